@@ -103,5 +103,42 @@ def draw(graph_file, output, canonical):
     console.print(f"wrote {output}")
 
 
+@main.command()
+@click.argument("graph_file", type=click.Path(dir_okay=False))
+@click.option("-i", "--input", "inputs", multiple=True, required=True, metavar="[TRACK=]FILE",
+              help="Dry audio. Drum graphs take one per source: --input kick=k.wav --input snare=s.wav ...")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Rendered stereo file.")
+@click.option("--no-resample", is_flag=True, help="Fail on a sample-rate mismatch instead of resampling.")
+@click.option("--no-normalize", is_flag=True, help="Turn off per-processor energy normalization.")
+@user_errors
+def render(graph_file, inputs, output, no_resample, no_normalize):
+    """Render GRAPH_FILE on dry audio; mono input is promoted to stereo."""
+    import torch
+
+    from graphfx.audio import load_audio, save_audio
+    from graphfx.errors import AudioError
+    from graphfx.graph import AudioGraph
+    from graphfx.render import render as render_graph
+
+    graph = AudioGraph.load(graph_file).validate()
+    tracks = {}
+    for item in inputs:
+        name, path = item.split("=", 1) if "=" in item else ("in", item)
+        if name in tracks:
+            raise AudioError(f"track {name!r} given twice")
+        audio, rate = load_audio(path, graph.sample_rate, resample=not no_resample)
+        tracks[name] = audio
+    if set(tracks) == {"in"} and graph.is_drum_graph():
+        raise AudioError("this is a drum graph: give one --input TRACK=FILE per source "
+                         f"({', '.join(n.type for n in graph.nodes if n.spec.terminal and n.type != 'out')})")
+    length = max(a.shape[-1] for a in tracks.values())
+    batch = {k: torch.nn.functional.pad(a, (0, length - a.shape[-1]))[None] for k, a in tracks.items()}
+    wet = render_graph(graph, batch, sample_rate=graph.sample_rate, normalize=not no_normalize)[0]
+    save_audio(output, wet, graph.sample_rate)
+    peak = float(wet.abs().max())
+    console.print(f"wrote {output} ({length / graph.sample_rate:.2f} s, stereo, {graph.sample_rate} Hz, "
+                  f"peak {peak:.2f}{' — above full scale, stored as float' if peak > 1 else ''})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

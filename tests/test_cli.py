@@ -59,3 +59,61 @@ def test_draw_writes_a_png(run, tmp_path):
     result = run("draw", str(src), "-o", str(out), "--canonical")
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _write_wav(path, channels=1, rate=16000, n=4000):
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    sf.write(str(path), (0.1 * rng.standard_normal((n, channels))).astype("float32"), rate)
+
+
+def test_render_mono_file_to_stereo(run, tmp_path):
+    import soundfile as sf
+
+    graph = tmp_path / "g.json"
+    graph.write_text(EXAMPLE_JSON.replace('"sample_rate": 44100', '"sample_rate": 16000'))
+    _write_wav(tmp_path / "dry.wav")
+    out = tmp_path / "wet.flac"
+    result = run("render", str(graph), "--input", str(tmp_path / "dry.wav"), "--output", str(out))
+    assert result.exit_code == 0, result.output
+    data, rate = sf.read(str(out))
+    assert rate == 16000 and data.shape == (4000, 2)
+
+
+def test_render_resamples_or_refuses(run, tmp_path):
+    graph = tmp_path / "g.json"
+    graph.write_text(EXAMPLE_JSON.replace('"sample_rate": 44100', '"sample_rate": 16000'))
+    _write_wav(tmp_path / "dry.wav", rate=8000, n=2000)
+    out = tmp_path / "wet.wav"
+    assert run("render", str(graph), "-i", str(tmp_path / "dry.wav"), "-o", str(out)).exit_code == 0
+    result = run("render", str(graph), "-i", str(tmp_path / "dry.wav"), "-o", str(out), "--no-resample")
+    assert result.exit_code == 2 and "8000 Hz" in result.output
+
+
+def test_render_drum_graph_needs_named_tracks(run, tmp_path):
+    drum = ('{"sample_rate": 16000, "nodes": [{"id": "kick", "type": "kick"}, {"id": "snare", "type": "snare"},'
+            ' {"id": "m", "type": "mix"}, {"id": "out", "type": "out"}], "edges": [{"src": "kick", "dst": "m"},'
+            ' {"src": "snare", "dst": "m"}, {"src": "m", "dst": "out"}]}')
+    graph = tmp_path / "d.json"
+    graph.write_text(drum)
+    _write_wav(tmp_path / "k.wav")
+    _write_wav(tmp_path / "s.wav", channels=2, n=3000)
+    out = tmp_path / "mix.wav"
+    result = run("render", str(graph), "-i", str(tmp_path / "k.wav"), "-o", str(out))
+    assert result.exit_code == 2 and "drum graph" in result.output
+    result = run("render", str(graph), "-i", f"kick={tmp_path / 'k.wav'}", "-i", f"snare={tmp_path / 's.wav'}",
+                 "-o", str(out))
+    assert result.exit_code == 0, result.output
+    result = run("render", str(graph), "-i", f"kick={tmp_path / 'k.wav'}", "-o", str(out))
+    assert result.exit_code == 2 and "snare" in result.output
+
+
+def test_render_bad_audio_is_one_line(run, tmp_path):
+    graph = tmp_path / "g.json"
+    graph.write_text(EXAMPLE_JSON)
+    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
+    result = run("render", str(graph), "-i", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "o.wav"))
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o.wav").exists()

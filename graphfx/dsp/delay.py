@@ -1,0 +1,368 @@
+"""Feedback delays: a stereo delay and a ping-pong delay, each with a lowpass in the loop.
+
+Design after Zölzer, "DAFX", 2nd ed., 2011, ch. 2.6 ("Delay-based audio
+effects": the IIR comb filter with a filtered feedback path), with the loop
+filter from the RBJ Audio EQ Cookbook (:func:`graphfx.dsp.biquad.rbj_coefficients`).
+
+Signal flow of one line (``D`` samples, feedback ``g``, loop lowpass ``H``)::
+
+    wet[n] = v[n - D]          v[n] = feed[n] + g * (H wet)[n]
+    out    = (1 - mix) * dry + mix * wet
+
+so the first echo arrives unfiltered after ``D`` samples and every further
+repeat passes once more through ``g H`` and gets darker.
+
+* ``delay``: one line per channel fed by that channel; the right line is
+  ``stereo_offset`` ms longer.
+* ``pingpong_delay``: the mono sum ``(L + R) / 2`` feeds the left line, the
+  left line's output feeds the right line's loop and vice versa, so echoes
+  alternate L, R, L, ...; the right line is ``stereo_offset`` ms longer.
+
+The loop lowpass is normalized by its peak magnitude (``q / sqrt(1 - 1 / (4 q^2))``
+for ``q > 1/sqrt(2)``, else 1; the bilinear transform keeps the analog
+prototype's peak), so ``|g H| <= g < 1`` at every frequency and the loop is
+stable for every ``q``; a resonant ``q`` emphasises the cutoff relative to
+the pass band instead of boosting it above unity.
+
+Fast mode runs one numba kernel (ring buffer and loop biquad per lane, lanes
+innermost) with delays rounded to whole samples. Gradient mode evaluates the
+same LTI system exactly in the frequency domain with fractional delays; see
+:func:`_delay_grad` and :func:`_pingpong_grad`.
+
+This module also holds what the other delay-line modules (:mod:`.modulation`,
+:mod:`.reverb`) share: the tiled lane layout of the kernels and the
+truncated echo series of the frequency-domain gradient mode.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from .biquad import rbj_coefficients
+
+
+# --- lane layout shared by the delay-line kernels ----------------------------
+# The kernels run the recursion over "lanes" (batch item x channel), time in
+# the outer loop and lanes innermost so it vectorizes. Audio stays [B, 2, T]
+# (no copies on the way in or out): each kernel walks time in tiles, copying
+# a tile into a [tile, lanes] block, lane c * B + b = channel c of item b.
+TILE = 128
+#: Padding (floats) after each lane-major ring buffer: a power-of-two row
+#: stride would map every lane's read to the same cache set.
+RING_PAD = 16
+
+
+@numba.njit(cache=True)
+def load_tile(x, start, length, tile):
+    """``tile[i, c * B + b] = x[b, c, start + i]`` for ``i < length``; ``x`` is ``[B, 2, T]``."""
+    batch = x.shape[0]
+    for c in range(2):
+        for b in range(batch):
+            row = x[b, c]
+            lane = c * batch + b
+            for i in range(length):
+                tile[i, lane] = row[start + i]
+
+
+@numba.njit(cache=True)
+def store_tile(tile, start, length, y):
+    """Inverse of :func:`load_tile`: ``y[b, c, start + i] = tile[i, c * B + b]``."""
+    batch = y.shape[0]
+    for c in range(2):
+        for b in range(batch):
+            row = y[b, c]
+            lane = c * batch + b
+            for i in range(length):
+                row[start + i] = tile[i, lane]
+
+
+def audio_array(x: Tensor) -> np.ndarray:
+    """``[B, 2, T]`` tensor -> contiguous float32 numpy array (no copy when already so)."""
+    return x.detach().to("cpu", torch.float32).contiguous().numpy()
+
+
+def lane_values(p: Tensor) -> np.ndarray:
+    """A per-item parameter ``[B]`` or per-channel ``[B, 2]`` -> float32 ``[2 B]`` in lane order."""
+    p = p.detach().to("cpu", torch.float32)
+    if p.dim() == 1:
+        p = p[:, None].expand(-1, 2)
+    return np.ascontiguousarray(p.t().reshape(-1).numpy())
+
+
+def use_kernel(x: Tensor, grad: bool) -> bool:
+    """Whether the compiled CPU kernels may run (fast mode on a CPU tensor)."""
+    return not grad and x.device.type == "cpu"
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+# --- frequency-domain helpers for the gradient mode ---------------------------
+def phasor(delay: Tensor, n_fft: int) -> Tensor:
+    """``exp(-j w d)`` on the ``n_fft // 2 + 1`` rfft bins for delays ``d [...]`` (samples).
+
+    Bin ``k = k_hi + k_lo`` is the product of two short tables (coarse and
+    fine steps), each with its phase reduced modulo a full turn in float64:
+    long delays keep their precision and the full-size work is one complex
+    product instead of a full-size ``sin`` / ``cos``. Returns ``[..., F]`` complex64.
+    """
+    bins = n_fft // 2 + 1
+    fine = 1 << (bins.bit_length() + 1) // 2
+    coarse = -(-bins // fine)
+    delay = delay.double().unsqueeze(-1)
+
+    def table(k: Tensor) -> Tensor:
+        phase = (-2 * math.pi / n_fft) * torch.remainder(delay * k, n_fft)
+        return torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
+
+    k = torch.arange(fine, dtype=torch.float64, device=delay.device)
+    grid = table(k * fine)[..., :coarse, None] * table(k)[..., None, :]
+    return grid.flatten(-2)[..., :bins]
+
+
+def complex_power(z: Tensor, k: Tensor) -> Tensor:
+    """``z ** k`` for complex ``z`` and real ``k >= 1``, in polar form with finite gradients at ``z = 0``."""
+    mag2 = z.real ** 2 + z.imag ** 2
+    nonzero = mag2 > 1e-30
+    # Double-where: the masked-out branch sees a harmless value, so no NaN reaches the gradient.
+    safe = torch.where(nonzero, z, torch.ones_like(z))
+    log_mag = 0.5 * torch.log(torch.where(nonzero, mag2, torch.ones_like(mag2)))
+    mag = torch.exp(k * log_mag)
+    # Flush tiny results too: polar's backward divides by the magnitude.
+    mag = torch.where(nonzero & (mag > 1e-30), mag, torch.zeros_like(mag))
+    return torch.polar(mag, k * torch.atan2(safe.imag, safe.real))
+
+
+def series_fft_size(n: int, lag: Tensor, count: Tensor, ring: Tensor = None) -> int:
+    """An FFT length that holds a clip of ``n`` samples and a truncated echo series without wrapping.
+
+    The ``K = count`` kept passes of a loop of ``lag`` samples end near
+    ``K lag``; if the loop holds a filter whose impulse response decays with
+    time constant ``ring`` (samples), ``K`` passes through it spread the last
+    echo over about ``K ring +- sqrt(K) ring`` (a gamma-shaped envelope), so
+    five spreads are added. ``lag``, ``count``, ``ring`` broadcast together.
+    """
+    lag, count = lag.detach().double(), count.detach().double()
+    extent = count * lag + lag
+    if ring is not None:
+        ring = ring.detach().double()
+        extent = extent + (count + 5 * count.sqrt()) * ring
+    return next_pow2(n + math.ceil(extent.max().item()))
+
+
+def echo_series(loop: Tensor, lag: Tensor, count: Tensor, bound: Tensor, n_fft: int):
+    """The recirculations of a feedback delay line, truncated after ``count`` of them.
+
+    With ``P = exp(-j w lag)`` and ``r = loop P`` returns ``(P, S)``,
+    ``S = sum_{k < K} r^k = (1 - r^K) / (1 - r)``. Truncating keeps the impulse
+    response finite, so an FFT of :func:`series_fft_size` holds it without
+    wrapping; ``1 / (1 - r)`` alone would alias its endless tail. When
+    ``bound^K`` (``bound >= |loop|``) is below 1e-6 for every lane, ``r^K`` is
+    skipped: it and the tail it would cut (at most ``bound^K / (1 - bound)``
+    relative to the input) are negligible.
+
+    Args:
+        loop: loop response without the delay, ``[B, 1, F]``, ``|loop| <= bound < 1``.
+        lag: loop delay in samples, ``[B, C]``.
+        count: ``K``, ``[B, C, 1]`` (integer valued, no gradient).
+        bound: bound on ``|loop|``, broadcastable to ``count``.
+    """
+    step = phasor(lag, n_fft)
+    series = 1 / (1 - loop * step)
+    if (bound ** count).max() > 1e-6:
+        series = series * (1 - complex_power(loop, count)
+                           * phasor(lag.double() * count[..., 0].double(), n_fft))
+    return step, series
+
+
+# --- parameters --------------------------------------------------------------
+def _delay_samples(params: Dict[str, Tensor], sample_rate: int) -> Tensor:
+    """Left / right delay in (fractional) samples, ``[B, 2]``."""
+    delay = params["delay"]
+    both = torch.stack([delay, delay + params["stereo_offset"]], dim=1)
+    return both * (sample_rate / 1000.0)
+
+
+def _loop_filter(params: Dict[str, Tensor], sample_rate: int):
+    """Peak-normalized RBJ lowpass ``(b0, b1, b2, a1, a2)``, each ``[B]`` float64."""
+    q = params["q"].double()
+    b0, b1, b2, a1, a2 = rbj_coefficients("lowpass", params["frequency"].double(), q, 0.0, sample_rate)
+    resonant = q * q > 0.5
+    peak = torch.where(resonant, q / torch.sqrt(torch.where(resonant, 1 - 0.25 / (q * q), 1.0)),
+                       torch.ones_like(q))
+    return b0 / peak, b1 / peak, b2 / peak, a1, a2
+
+
+# --- fast mode ---------------------------------------------------------------
+@numba.njit(cache=True)
+def _feedback_delay_kernel(x, pingpong, delay, gain, b0, b1, b2, a1, a2, dry_gain, wet_gain):
+    """Lanes of delay lines whose feedback passes a biquad; returns ``[B, 2, T]``.
+
+    ``x``: ``[B, 2, T]``; per-lane (``[2B]``) ``delay`` (int >= 1), loop
+    ``gain`` and biquad coefficients, output gains. With ``pingpong`` the
+    mono sum feeds the left lines and each loop takes the other channel's
+    line output; otherwise each lane feeds and loops on itself.
+    """
+    batch, _, n_samples = x.shape
+    n_lanes = 2 * batch
+    size = 1
+    while size <= delay.max():
+        size *= 2
+    mask = size - 1
+    line = np.zeros((n_lanes, size + RING_PAD), np.float32)     # lane-major ring buffers
+    # A tile no longer than the shortest delay only reads samples written before it.
+    tile = min(TILE, delay.min())
+    dry = np.zeros((tile, n_lanes), np.float32)
+    feed = np.zeros((tile, n_lanes), np.float32) if pingpong else dry
+    tap = np.zeros((tile, n_lanes), np.float32)
+    loop_in = np.zeros((tile, n_lanes), np.float32) if pingpong else tap
+    new = np.zeros((tile, n_lanes), np.float32)
+    out = np.zeros((tile, n_lanes), np.float32)
+    s1 = np.zeros(n_lanes, np.float32)
+    s2 = np.zeros(n_lanes, np.float32)
+    y_all = np.empty_like(x)
+    for start in range(0, n_samples, tile):
+        length = min(tile, n_samples - start)
+        load_tile(x, start, length, dry)
+        for lane in range(n_lanes):
+            ring = line[lane]
+            read = start - delay[lane]
+            for i in range(length):
+                tap[i, lane] = ring[(read + i) & mask]
+        if pingpong:
+            for i in range(length):
+                for b in range(batch):
+                    feed[i, b] = 0.5 * (dry[i, b] + dry[i, b + batch])
+                    loop_in[i, b] = tap[i, b + batch]
+                    loop_in[i, b + batch] = tap[i, b]
+        for i in range(length):
+            for lane in range(n_lanes):
+                u = loop_in[i, lane]
+                v = b0[lane] * u + s1[lane]               # transposed direct form II
+                s1[lane] = b1[lane] * u - a1[lane] * v + s2[lane]
+                s2[lane] = b2[lane] * u - a2[lane] * v
+                new[i, lane] = feed[i, lane] + gain[lane] * v
+                out[i, lane] = dry_gain[lane] * dry[i, lane] + wet_gain[lane] * tap[i, lane]
+        for lane in range(n_lanes):
+            ring = line[lane]
+            for i in range(length):
+                ring[(start + i) & mask] = new[i, lane]
+        store_tile(out, start, length, y_all)
+    return y_all
+
+
+def _delay_fast(x: Tensor, params: Dict[str, Tensor], sample_rate: int, pingpong: bool) -> Tensor:
+    lag = np.maximum(np.rint(lane_values(_delay_samples(params, sample_rate))), 1).astype(np.int64)
+    coeffs = [lane_values(c) for c in _loop_filter(params, sample_rate)]
+    mix = lane_values(params["mix"])
+    y = _feedback_delay_kernel(audio_array(x), pingpong, lag, lane_values(params["feedback"]), *coeffs,
+                               1.0 - mix, mix)
+    return torch.from_numpy(y).to(x.device)
+
+
+# --- gradient mode -----------------------------------------------------------
+def _ring_time(a1: Tensor, a2: Tensor) -> Tensor:
+    """A bound on the decay time (samples) of the biquad with denominator ``1 + a1 z^-1 + a2 z^-2``, ``[B]``.
+
+    Twice ``1 / (1 - r)``, ``r`` the largest pole radius: covers two real poles.
+    """
+    disc = a1 * a1 - 4 * a2
+    radius = torch.where(disc < 0, a2.clamp(min=0).sqrt(), (a1.abs() + disc.clamp(min=0).sqrt()) / 2)
+    return 2 / (1 - radius)
+
+
+def _loop_response(coeffs, gain: Tensor, n_fft: int) -> Tensor:
+    """``g H(w)`` of the feedback loop on the rfft bins, ``[B, 1, F]`` complex64."""
+    b0, b1, b2, a1, a2 = (c.float()[:, None, None] for c in coeffs)
+    z1 = phasor(torch.ones(1, device=b0.device), n_fft)           # e^{-jw}, [1, F]
+    z2 = z1 * z1
+    return gain.float()[:, None, None] * (b0 + b1 * z1 + b2 * z2) / (1 + a1 * z1 + a2 * z2)
+
+
+def _delay_grad(x: Tensor, params: Dict[str, Tensor], sample_rate: int) -> Tensor:
+    """Wet signal of :func:`delay`, exact, by frequency sampling.
+
+    Per channel ``Wet = X P S`` with ``P = e^{-jwD}`` and ``S`` the loop's
+    echo series ``sum_k (g H P)^k`` truncated after the ``K`` echoes that
+    reach the clip (:func:`echo_series`).
+    """
+    n = x.shape[-1]
+    lag = _delay_samples(params, sample_rate).clamp(min=1.0)                # [B, 2]
+    echoes = (torch.floor((n - 1) / lag.detach()) + 1)[..., None]          # K, one spare
+    coeffs = _loop_filter(params, sample_rate)
+    n_fft = series_fft_size(n, lag, echoes[..., 0], _ring_time(*coeffs[3:])[:, None])
+    loop = _loop_response(coeffs, params["feedback"], n_fft)               # [B, 1, F]
+    to_line, series = echo_series(loop, lag, echoes, params["feedback"].view(-1, 1, 1), n_fft)
+    return torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * to_line * series, n=n_fft)[..., :n]
+
+
+def _pingpong_grad(x: Tensor, params: Dict[str, Tensor], sample_rate: int) -> Tensor:
+    """Wet signal of :func:`pingpong_delay`, exact, by frequency sampling.
+
+    The 2x2 loop (left line -> ``g H`` -> right line -> ``g H`` -> left line)
+    with the mono sum ``M`` entering the left line solves to
+    ``Wet_L = M P_L S``, ``Wet_R = g H P_R Wet_L``, where ``S`` is the echo
+    series of the round trip ``(g H)^2 P_L P_R`` truncated after the ``K``
+    trips that reach the clip (:func:`echo_series`).
+    """
+    n = x.shape[-1]
+    lag = _delay_samples(params, sample_rate).clamp(min=1.0)              # [B, 2]
+    round_trip = lag.sum(dim=1, keepdim=True)                              # [B, 1]
+    trips = torch.floor((n - 1 - lag[:, :1].detach()).clamp(min=0) / round_trip.detach()) + 2
+    coeffs = _loop_filter(params, sample_rate)
+    ring = _ring_time(*coeffs[3:])[:, None]                                # [B, 1]
+    # The right output adds one more line and filter pass after the series.
+    right_pass = math.ceil((lag[:, 1:] + ring).max().item())
+    n_fft = series_fft_size(n + right_pass, round_trip, trips, 2 * ring)
+    loop = _loop_response(coeffs, params["feedback"], n_fft)               # [B, 1, F]
+    gain = params["feedback"].view(-1, 1, 1)
+    _, series = echo_series(loop * loop, round_trip, trips[..., None], gain * gain, n_fft)
+    to_line = phasor(lag, n_fft)                                           # [B, 2, F]
+    mono = torch.fft.rfft(x.mean(dim=1, keepdim=True), n=n_fft)            # [B, 1, F]
+    wet_left = mono * to_line[:, :1] * series
+    wet_right = loop * to_line[:, 1:] * wet_left
+    return torch.fft.irfft(torch.cat([wet_left, wet_right], dim=1), n=n_fft)[..., :n]
+
+
+def _mixed(x: Tensor, wet: Tensor, mix: Tensor) -> Tensor:
+    mix = mix.view(-1, 1, 1)
+    return (1 - mix) * x + mix * wet
+
+
+# --- processors --------------------------------------------------------------
+def delay(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,
+          grad: bool = False) -> Dict[str, Tensor]:
+    """Stereo feedback delay with a lowpass in the loop (one line per channel).
+
+    Parameters (all ``[B]``): ``delay`` (ms, left line), ``feedback`` (gain of
+    the loop), ``mix`` (0 dry .. 1 wet), ``frequency`` / ``q`` (loop lowpass),
+    ``stereo_offset`` (ms added to the right line). Fast mode rounds the
+    delays to whole samples; gradient mode keeps them fractional.
+    """
+    x = inputs["in"]
+    if use_kernel(x, grad):
+        return {"out": _delay_fast(x, params, sample_rate, pingpong=False)}
+    return {"out": _mixed(x, _delay_grad(x, params, sample_rate), params["mix"])}
+
+
+def pingpong_delay(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,
+                   grad: bool = False) -> Dict[str, Tensor]:
+    """Ping-pong delay: the mono sum enters the left line and the echoes alternate L, R, L, ...
+
+    Same parameters as :func:`delay`. The first echo is on the left after
+    ``delay``, the next on the right ``delay + stereo_offset`` later, and so on,
+    each repeat once more through ``feedback`` times the loop lowpass.
+    """
+    x = inputs["in"]
+    if use_kernel(x, grad):
+        return {"out": _delay_fast(x, params, sample_rate, pingpong=True)}
+    return {"out": _mixed(x, _pingpong_grad(x, params, sample_rate), params["mix"])}
+
+
+PROCESSORS = {"delay": delay, "pingpong_delay": pingpong_delay}

@@ -1,0 +1,308 @@
+"""Dynamic range processors: compressor, noise gate, downward expander.
+
+The design follows D. Giannoulis, M. Massberg and J. D. Reiss, "Digital
+dynamic range compressor design - a tutorial and analysis", JAES 60(6),
+2012 (the "log domain, smooth branching peak detector after the gain
+computer" topology of their section 3.4):
+
+1. level detection in dB of a stereo-linked detector signal,
+   ``x_G = 20 log10 max(|left|, |right|)`` (floored at -120 dB), taken from the
+   ``sidechain`` inlet when it is connected and from ``in`` otherwise;
+2. a static gain computer with a soft knee of width ``W`` (:func:`gain_computer`):
+   downward compression above the threshold for the compressor (their eq. 4),
+   the mirrored downward expansion below the threshold for the expander (slope
+   ``ratio`` below ``T``); the noise gate is the expander with its own defaults;
+3. the smooth branching one-pole smoother (their eq. 17) on the gain in dB,
+   with ``alpha = exp(-1 / (tau * fs))`` (their eq. 7: ``tau`` in seconds is the
+   time a step takes to reach 1 - 1/e of its final value);
+4. the smoothed gain applied to ``in``; no make-up gain (energy normalization
+   is the renderer's job).
+
+Attack applies while the detector level rises: while the gain reduction grows
+for the compressor, while the gate opens for the expander and noise gate
+(the usual meaning for gates). The gain never drops below ``MIN_GAIN_DB``.
+The smoother state starts where silence would have left it, as if the clip
+were preceded by silence.
+
+Two implementations of the smoother (:func:`smooth_attack_release`, shared
+with the envelope follower of :mod:`graphfx.dsp.control`):
+
+* fast (``grad=False`` on CPU): a numba lane kernel, exact (float64 state).
+* gradient (``grad=True`` or CUDA): pure torch, exact up to float32
+  rounding once converged. The attack/release branch pattern is found without
+  gradient by a fixed-point (Newton) iteration: guess a pattern (attack where
+  the target rises), solve the then linear recursion, re-decide every branch
+  from that solution, repeat until no branch flips except at ties
+  ``x[n] ~ y[n-1]`` (where either choice gives the same ``y[n]``), at most
+  ``SCAN_ITERATIONS`` times. One last linear solve with the final pattern
+  carries the gradients to ``in``, ``sidechain`` and every parameter (the branch
+  choices themselves are piecewise constant and carry none). Each linear solve
+  is a chunked parallel scan: closed form inside chunks of at most 256 samples
+  (log-domain cumulative sums), a doubling (Hillis-Steele) scan over the chunk
+  carries. On 3.6 s clips (noise, noise bursts, drum hits, sines of rising level; random
+  and corner parameters) it took 5-20 passes and its gain differed from the
+  fast path by at most 2.5e-4 dB; the tests hold it to ``GRAD_PATH_TOLERANCE_DB``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+#: Detector floor: levels below it (silence) are read as this level.
+LEVEL_FLOOR_DB = -120.0
+#: Largest attenuation the expander and noise gate apply.
+MIN_GAIN_DB = -120.0
+#: Most fixed-point passes of the gradient-path smoother searching the branch pattern.
+SCAN_ITERATIONS = 64
+#: Documented bound of |grad path - fast path| on the gain in dB (see the tests).
+GRAD_PATH_TOLERANCE_DB = 1e-3
+
+# Relative distance |x[n] - y[n-1]| under which a branch choice does not matter.
+_TIE = 1e-4
+_MAX_CHUNK = 256
+# exp(+-_MAX_CHUNK_DECAY) stays well inside float32 range inside a chunk.
+_MAX_CHUNK_DECAY = 40.0
+
+
+def gain_computer(level_db: Tensor, threshold, ratio, knee, kind: str) -> Tensor:
+    """Static soft-knee curve: output level ``y_G`` (dB) for input level ``x_G`` (dB).
+
+    Giannoulis et al. (2012), eq. 4, with ``T`` = ``threshold``, ``R`` =
+    ``ratio``, ``W`` = ``knee`` and ``d = x_G - T``:
+
+    * ``kind="compressor"``: ``y_G = x_G`` for ``2d < -W``,
+      ``x_G + (1/R - 1)(d + W/2)^2 / (2W)`` for ``|2d| <= W``,
+      ``T + d/R`` for ``2d > W``;
+    * ``kind="expander"`` or ``"noisegate"``: ``y_G = T + R d`` for ``2d < -W``,
+      ``x_G + (1 - R)(d - W/2)^2 / (2W)`` for ``|2d| <= W``, ``x_G`` for ``2d > W``.
+
+    Both are evaluated as ``y_G = x_G + slope * hinge(z)`` with the quadratic
+    hinge ``hinge(z) = clamp(z + W/2, 0, W)^2 / (2W) + max(z - W/2, 0)``
+    (``z = d``, ``slope = 1/R - 1`` for the compressor; ``z = -d``,
+    ``slope = 1 - R`` for the expander): the same three pieces without
+    branches, finite with finite gradients also for ``W = 0``. Parameters
+    broadcast against ``level_db``.
+    """
+    return level_db + _static_gain(level_db, threshold, ratio, knee, kind)
+
+
+def _static_gain(level_db: Tensor, threshold, ratio, knee, kind: str) -> Tensor:
+    """``y_G - x_G`` in dB (<= 0): ``slope * hinge(z)`` of :func:`gain_computer`."""
+    if kind == "compressor":
+        over, slope = level_db - threshold, 1.0 / ratio - 1.0
+    elif kind in ("expander", "noisegate"):
+        over, slope = threshold - level_db, 1.0 - ratio
+    else:
+        raise ValueError(f"unknown gain computer kind {kind!r}")
+    half = 0.5 * knee
+    width = torch.as_tensor(knee, dtype=level_db.dtype, device=level_db.device)
+    in_knee = torch.minimum(torch.clamp(over + half, min=0.0), width)
+    # The epsilon only matters for W = 0, where in_knee is 0 and the term vanishes.
+    hinge = in_knee * in_knee / (2.0 * knee + 1e-12) + torch.clamp(over - half, min=0.0)
+    return slope * hinge
+
+
+def smoothing_coefficient(time_ms: Tensor, sample_rate: int) -> Tensor:
+    """``log(alpha) = -1 / (tau fs)`` for a one-pole time constant ``tau`` in ms."""
+    return -1000.0 / (time_ms * sample_rate)
+
+
+def smooth_attack_release(target: Tensor, attack_ms: Tensor, release_ms: Tensor, *,
+                          sample_rate: int, init: Optional[Tensor] = None,
+                          grad: bool = False) -> Tensor:
+    """Smooth branching one-pole smoother (Giannoulis et al. 2012, eq. 17).
+
+    ``y[n] = a y[n-1] + (1 - a) x[n]`` with ``a = alpha_attack`` when
+    ``x[n] > y[n-1]`` and ``alpha_release`` otherwise.
+
+    Args:
+        target: ``[N, T]`` signal ``x``, one lane per row.
+        attack_ms, release_ms: ``[N]`` time constants in ms.
+        sample_rate: in Hz.
+        init: ``[N]`` state ``y[-1]``; zeros when omitted.
+        grad: use the differentiable torch path (also taken for CUDA tensors).
+
+    Returns:
+        ``[N, T]`` smoothed signal.
+    """
+    if init is None:
+        init = torch.zeros_like(target[:, 0])
+    log_attack = smoothing_coefficient(attack_ms, sample_rate)
+    log_release = smoothing_coefficient(release_ms, sample_rate)
+    if grad or target.is_cuda:
+        return _smooth_torch(target, log_attack, log_release, init)
+    return _smooth_numba(target, log_attack, log_release, init)
+
+
+# --- fast path --------------------------------------------------------------
+_TILE = 128  # time steps per tile: the [_TILE, lanes] float64 tile stays in cache
+
+
+@numba.njit(cache=True, fastmath=False)
+def _smooth_lanes(target, alpha_attack, alpha_release, init):  # pragma: no cover - compiled
+    """Exact branching smoother on ``target`` ``[lanes, T]`` float32.
+
+    Time tiles are transposed into a ``[_TILE, lanes]`` buffer so that the
+    recursion runs time outer, lanes inner (vectorized across lanes).
+    """
+    lanes, num_samples = target.shape
+    out = np.empty_like(target)
+    state = init.copy()
+    tile = np.empty((_TILE, lanes), dtype=np.float64)
+    for start in range(0, num_samples, _TILE):
+        length = min(_TILE, num_samples - start)
+        for lane in range(lanes):
+            for k in range(length):
+                tile[k, lane] = target[lane, start + k]
+        for k in range(length):
+            for lane in range(lanes):
+                x = tile[k, lane]
+                a = alpha_attack[lane] if x > state[lane] else alpha_release[lane]
+                state[lane] = x + a * (state[lane] - x)
+                tile[k, lane] = state[lane]
+        for lane in range(lanes):
+            for k in range(length):
+                out[lane, start + k] = tile[k, lane]
+    return out
+
+
+def _smooth_numba(target: Tensor, log_attack: Tensor, log_release: Tensor, init: Tensor) -> Tensor:
+    alpha_attack = np.exp(log_attack.detach().double().numpy())
+    alpha_release = np.exp(log_release.detach().double().numpy())
+    out = _smooth_lanes(target.detach().contiguous().numpy(), alpha_attack, alpha_release,
+                        init.detach().double().numpy())
+    return torch.from_numpy(out)                                         # [N, T]
+
+
+# --- gradient path ------------------------------------------------------------
+def _smooth_torch(target: Tensor, log_attack: Tensor, log_release: Tensor, init: Tensor) -> Tensor:
+    def branch_log_alpha(attack: Tensor) -> Tensor:
+        # Arithmetic select: torch.where with [N, 1] operands is ~5x slower on CPU.
+        return log_release[:, None] + attack * (log_attack - log_release)[:, None]   # [N, T]
+
+    with torch.no_grad():
+        x, y0 = target.detach(), init.detach()
+        attack = x > _delayed(x, y0)                              # first guess: rising input
+        for _ in range(SCAN_ITERATIONS):
+            y = _delayed(_one_pole(x, branch_log_alpha(attack), y0), y0)   # y[n-1]
+            new_attack = x > y
+            # A branch that flips where x[n] ~ y[n-1] changes y[n] by ~0: count it as settled.
+            tie = (x - y).abs() <= _TIE * (x.abs() + y.abs())
+            settled = not torch.any((new_attack != attack) & ~tie)
+            attack = new_attack
+            if settled:
+                break
+    return _one_pole(target, branch_log_alpha(attack), init)
+
+
+def _delayed(y: Tensor, y0: Tensor) -> Tensor:
+    """``y[n-1]`` with ``y[-1] = y0``: ``[N, T]``, ``[N]`` -> ``[N, T]``."""
+    return torch.cat([y0[:, None], y[:, :-1]], dim=1)
+
+
+def _one_pole(x: Tensor, log_a: Tensor, y0: Tensor) -> Tensor:
+    """Solves ``y[n] = a[n] y[n-1] + (1 - a[n]) x[n]``, ``y[-1] = y0``, by a chunked scan.
+
+    ``x``, ``log_a``: ``[N, T]`` with ``log_a <= 0``; ``y0``: ``[N]``.
+    """
+    lanes, num_samples = x.shape
+    decay = float(-log_a.detach().min()) if num_samples else 0.0
+    chunk = _chunk_length(decay)
+    pad = -num_samples % chunk
+    b = -torch.expm1(log_a) * x                              # (1 - a) x, exact for a near 1
+    log_a = torch.nn.functional.pad(log_a, (0, pad)).view(lanes, -1, chunk)
+    b = torch.nn.functional.pad(b, (0, pad)).view(lanes, -1, chunk)
+    # Inside a chunk: y[n] = e^{s[n]} (y_start + sum_{k<=n} b[k] e^{-s[k]}), s = cumsum(log a).
+    decay_in = torch.exp(log_a.cumsum(-1))                   # [N, C, K], in (e^-40, 1]
+    local = decay_in * (b / decay_in).cumsum(-1)             # zero-start solution per chunk
+    # Chunk carries: Y[j] = P[j] Y[j-1] + Q[j], Y[-1] = y0.
+    ends = _doubling_scan(decay_in[..., -1], local[..., -1], y0)        # [N, C]
+    starts = torch.cat([y0[:, None], ends[:, :-1]], dim=1)
+    y = local + decay_in * starts[..., None]
+    return y.reshape(lanes, -1)[:, :num_samples]
+
+
+def _chunk_length(decay: float) -> int:
+    """Largest power of two <= 256 whose worst-case decay stays within ``_MAX_CHUNK_DECAY``."""
+    if decay <= 0.0:
+        return _MAX_CHUNK
+    length = 2 ** max(0, math.floor(math.log2(_MAX_CHUNK_DECAY / decay)))
+    return int(min(_MAX_CHUNK, length))
+
+
+def _doubling_scan(p: Tensor, q: Tensor, y0: Tensor) -> Tensor:
+    """Hillis-Steele scan of ``Y[j] = p[j] Y[j-1] + q[j]``, ``Y[-1] = y0``; ``p``, ``q``: ``[N, C]``."""
+    q = torch.cat([q[:, :1] + p[:, :1] * y0[:, None], q[:, 1:]], dim=1)
+    step = 1
+    while step < q.shape[1]:
+        q = torch.cat([q[:, :step], q[:, step:] + p[:, step:] * q[:, :-step]], dim=1)
+        p = torch.cat([p[:, :step], p[:, step:] * p[:, :-step]], dim=1)
+        step *= 2
+    return q
+
+
+# --- processors -----------------------------------------------------------------
+_DB = 20.0 / math.log(10.0)  # dB per neper
+
+
+def _level_db(x: Tensor) -> Tensor:
+    """Stereo-linked peak level in dB (floor ``LEVEL_FLOOR_DB``): ``[B, 2, T]`` -> ``[B, T]``."""
+    peak = torch.maximum(x[:, 0].abs(), x[:, 1].abs())
+    return _DB * torch.log(torch.clamp(peak, min=10.0 ** (LEVEL_FLOOR_DB / 20)))
+
+
+def _dynamics(inputs: Dict[str, Tensor], params: Dict[str, Tensor], kind: str,
+              sample_rate: int, grad: bool) -> Dict[str, Tensor]:
+    x = inputs["in"]                                                     # [B, 2, T]
+    detector = inputs.get("sidechain", x)
+    threshold, ratio, knee = (params[k][:, None] for k in ("threshold", "ratio", "knee"))  # [B, 1]
+
+    def static_gain(level_db):
+        gain = _static_gain(level_db, threshold, ratio, knee, kind)
+        return gain if kind == "compressor" else torch.clamp(gain, min=MIN_GAIN_DB)
+
+    # The smoother runs on a signal that rises with the level, so that its
+    # attack branch is the level rising: the gain reduction for the
+    # compressor, the gain itself for the expander and gate.
+    sign = -1.0 if kind == "compressor" else 1.0
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        target = sign * static_gain(_level_db(detector))                  # [B, T]
+        silence = torch.full_like(threshold, LEVEL_FLOOR_DB)
+        init = (sign * static_gain(silence))[:, 0]                        # [B]
+        smoothed = smooth_attack_release(target, params["attack"], params["release"],
+                                         sample_rate=sample_rate, init=init, grad=grad)
+        gain = torch.exp((sign / _DB) * smoothed)                         # [B, T]
+        return {"out": x * gain[:, None, :]}
+
+
+def compressor(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,
+               grad: bool = False) -> Dict[str, Tensor]:
+    """Feed-forward soft-knee compressor (Giannoulis et al. 2012).
+
+    Params (``[B]``): ``threshold`` dB, ``ratio``, ``attack`` ms, ``release`` ms,
+    ``knee`` dB. The optional ``sidechain`` inlet keys the detector.
+    """
+    return _dynamics(inputs, params, "compressor", sample_rate, grad)
+
+
+def expander(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,
+             grad: bool = False) -> Dict[str, Tensor]:
+    """Soft-knee downward expander: below ``threshold`` the level falls ``ratio`` dB per dB.
+
+    Params (``[B]``) and ``sidechain`` as for :func:`compressor`; attack is the opening time.
+    """
+    return _dynamics(inputs, params, "expander", sample_rate, grad)
+
+
+def noisegate(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,
+              grad: bool = False) -> Dict[str, Tensor]:
+    """Noise gate: the downward expander, with the catalog's gate defaults (ratio 10)."""
+    return _dynamics(inputs, params, "noisegate", sample_rate, grad)
+
+
+PROCESSORS = {"compressor": compressor, "noisegate": noisegate, "expander": expander}

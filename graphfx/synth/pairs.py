@@ -1,0 +1,77 @@
+"""Graph-reference pairs: a dry clip, a prototype graph, adaptive parameters, a rendering.
+
+The whole synthesis pipeline of Section 2.1 of Lee et al. (2023) for a batch
+of examples: draw each dry clip, draw a prototype graph with one input per
+track present in the clip, render all of them at once while the
+:class:`~graphfx.synth.adaptive.AdaptiveParams` hook sets every node's
+parameters from the signal reaching it, and finally put each graph in LTI
+canonical order. Everything is a function of ``(seed, split)`` per example,
+whatever else is in the batch, so datasets can be sharded across machines.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+from torch_geometric.data import Batch
+
+from graphfx.canonical import lti_reorder
+from graphfx.graph import AudioGraph
+from graphfx.render import render
+from graphfx.sources import DrySource
+from graphfx.synth.adaptive import AdaptiveParams
+from graphfx.synth.prototype import PrototypeConfig, sample_prototype
+
+
+@dataclass
+class Pair:
+    """One training example."""
+
+    seed: int
+    graph: AudioGraph
+    dry: Dict[str, np.ndarray]   # track -> float32 [C, T]
+    reference: np.ndarray        # float32 [2, T]
+
+
+def graph_seed(seed: int, split: str) -> int:
+    """The graph's random stream, distinct from the source's for the same example seed."""
+    return int(np.random.SeedSequence([seed, sum(map(ord, split)), 1]).generate_state(1)[0])
+
+
+def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples: int,
+               config: PrototypeConfig = None) -> List[Pair]:
+    """Synthesizes one pair per seed (rendered together as one batch).
+
+    Args:
+        source: where dry clips come from; its ``sample_rate`` is the rendering rate.
+        seeds: one per example; an example depends only on its seed and ``split``.
+        split: ``"train"``, ``"seen"`` or ``"unseen"``.
+        num_samples: clip length.
+        config: prototype-graph configuration (defaults to :class:`PrototypeConfig`).
+    """
+    config = config or PrototypeConfig()
+    rate = source.sample_rate
+    clips = [source.clip(split, int(s), num_samples) for s in seeds]
+    graphs = [sample_prototype(random.Random(graph_seed(int(s), split)), config, tuple(c), rate)
+              for s, c in zip(seeds, clips)]
+    batch = Batch.from_data_list([g.to_hetero() for g in graphs])
+    tracks = sorted({t for c in clips for t in c})
+    audio = {t: torch.stack([_stereo(c.get(t), num_samples) for c in clips]) for t in tracks}
+    hook = AdaptiveParams([graph_seed(int(s), split) for s in seeds], batch["proc"].ptr, rate)
+    with torch.no_grad():
+        reference = render(batch, audio, sample_rate=rate, choose_params=hook)
+    pairs = []
+    for i, (seed, clip) in enumerate(zip(seeds, clips)):
+        graph = lti_reorder(AudioGraph.from_hetero(batch.get_example(i)))
+        pairs.append(Pair(int(seed), graph, clip, reference[i].numpy()))
+    return pairs
+
+
+def _stereo(x, num_samples: int) -> torch.Tensor:
+    if x is None:  # a track absent from this clip (its graph has no node for it)
+        return torch.zeros(2, num_samples)
+    x = torch.from_numpy(x)
+    return x.expand(2, -1) if x.shape[0] == 1 else x

@@ -1,0 +1,123 @@
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from conftest import chain, random_graph
+from graphfx import AudioError, AudioGraph
+from graphfx.canonical import lti_reorder
+from graphfx.graph import Edge, Node
+from graphfx.render import render
+
+SR = 16000
+
+
+def noise(batch=1, channels=2, n=8000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return 0.3 * torch.randn(batch, channels, n, generator=g)
+
+
+def energy(x):
+    return x.square().sum(dim=(-1, -2))
+
+
+def test_identity_graph_and_mono_promotion():
+    g = AudioGraph([Node("in", "in"), Node("out", "out")], [Edge("in", "out")], SR)
+    x = noise(channels=1, n=1001)
+    y = render(g, x, sample_rate=SR)
+    assert y.shape == (1, 2, 1001)
+    assert torch.equal(y[0, 0], x[0, 0]) and torch.equal(y[0, 1], x[0, 0])
+
+
+def test_energy_normalization_keeps_input_energy():
+    x = noise()
+    g = chain(["lowpass", "bell", "distortion", "reverb"], sample_rate=SR)
+    y = render(g, x, sample_rate=SR)
+    assert torch.allclose(energy(y), energy(x), rtol=1e-4)
+    raw = render(g, x, sample_rate=SR, normalize=False)
+    assert not torch.allclose(energy(raw), energy(x), rtol=1e-2)
+
+
+def test_batch_of_different_graphs_equals_one_by_one():
+    graphs = [random_graph(s) for s in range(6)]
+    for g in graphs:
+        g.sample_rate = SR
+    x = noise(batch=len(graphs), n=4001)
+    together = render(graphs, x, sample_rate=SR)
+    for i, g in enumerate(graphs):
+        alone = render(g, x[i:i + 1], sample_rate=SR)
+        assert torch.allclose(together[i], alone[0], atol=1e-5, rtol=1e-4), i
+
+
+def test_deterministic_bits():
+    graphs = [random_graph(s) for s in (11, 12, 13)]
+    x = noise(batch=3, n=3000)
+    assert torch.equal(render(graphs, x, sample_rate=SR), render(graphs, x, sample_rate=SR))
+
+
+def test_every_output_finite_on_random_graphs():
+    for seed in range(20):
+        g = random_graph(seed + 100)
+        y = render(g, noise(n=2000, seed=seed), sample_rate=SR)
+        assert torch.isfinite(y).all(), seed
+
+
+def test_lfo_modulates_pan_over_time():
+    g = AudioGraph([Node("in", "in"), Node("l", "lfo", {"frequency": 2.0}), Node("p", "pan"), Node("out", "out")],
+                   [Edge("in", "p"), Edge("l", "p", "lfo", "pan"), Edge("p", "out")], SR)
+    x = torch.ones(1, 1, SR)
+    y = render(g, x, sample_rate=SR, normalize=False)
+    quarter = SR // 8  # the LFO peaks at 1/8 s (2 Hz sine) and troughs at 3/8 s
+    assert y[0, 1, quarter] > 1.3 and y[0, 0, quarter] < 0.1
+    assert y[0, 0, 3 * quarter] > 1.3 and y[0, 1, 3 * quarter] < 0.1
+
+
+def test_sidechain_mixed_with_plain_compressors_in_one_batch():
+    plain = chain(["compressor"], sample_rate=SR)
+    keyed = chain(["compressor"], sample_rate=SR)
+    keyed.nodes.insert(1, Node("k", "highpass", {"frequency": 4000.0}))
+    keyed.edges += [Edge("in", "k"), Edge("k", "n0", inlet="sidechain")]
+    x = noise(batch=2)
+    both = render([plain, keyed.validate()], x, sample_rate=SR)
+    assert torch.allclose(both[0], render(plain, x[:1], sample_rate=SR)[0], atol=1e-5)
+    assert torch.allclose(both[1], render(keyed, x[1:], sample_rate=SR)[0], atol=1e-5)
+
+
+def test_drum_graph_takes_named_tracks():
+    g = AudioGraph([Node("kick", "kick"), Node("snare", "snare"), Node("m", "mix"), Node("out", "out")],
+                   [Edge("kick", "m"), Edge("snare", "m", gain=0.5), Edge("m", "out")], SR)
+    k, s = noise(seed=1), noise(seed=2)
+    y = render(g, {"kick": k, "snare": s}, sample_rate=SR, normalize=False)
+    assert torch.allclose(y, k + 0.5 * s)
+    with pytest.raises(AudioError, match="snare"):
+        render(g, {"kick": k}, sample_rate=SR)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.full((1, 2, 100), float("nan")), "NaN"),
+    (torch.zeros(1, 2, 0), "empty"),
+    (torch.zeros(2, 2, 100), "batch 2"),
+    (torch.zeros(1, 3, 100), "1 or 2 channels"),
+])
+def test_bad_audio_is_a_clear_error(bad, message):
+    with pytest.raises(AudioError, match=message):
+        render(chain(["bell"]), bad)
+
+
+def test_lti_reordering_does_not_change_the_sound():
+    g = chain(["bell", "lowpass", "highshelf", "highpass"], sample_rate=SR)
+    g.node("n0").params.update(frequency=700.0, gain=9.0)
+    g.node("n1").params.update(frequency=3000.0)
+    r = lti_reorder(g)
+    assert r != g
+    x = noise(n=6000)
+    assert torch.allclose(render(g, x, sample_rate=SR), render(r, x, sample_rate=SR), atol=2e-4)
+
+
+def test_gradients_flow_to_batch_parameters():
+    data = Batch.from_data_list([chain(["bell", "compressor", "delay"], sample_rate=SR).to_hetero()])
+    data["proc"].params.requires_grad_(True)
+    x = noise(n=4000).requires_grad_(True)
+    y = render(data, x, sample_rate=SR, grad=True)
+    y.square().mean().backward()
+    assert torch.isfinite(data["proc"].params.grad).all() and data["proc"].params.grad.abs().sum() > 0
+    assert x.grad is not None and x.grad.abs().sum() > 0
