@@ -41,19 +41,19 @@ def mss_loss(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = FFT_SIZES, eps: fl
     return total / len(fft_sizes)
 
 
-def spectral_difference_db(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = FFT_SIZES,
-                           floor_db: float = -80.0) -> Tensor:
-    """Mean absolute difference of the log power spectrograms in dB, ``[B]``, averaged over scales.
+def spectral_difference_db(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = FFT_SIZES) -> Tensor:
+    """Loudness-weighted mean absolute difference of the log spectrograms in dB, ``[B]``.
 
-    Bins more than ``-floor_db`` below the loudest bin of either signal are
-    raised to that floor, so inaudible differences in silence do not count.
+    Each time-frequency bin counts in proportion to the cube root of its
+    power (the mean of the two signals'), a loudness-like weight: a change
+    counts where there is sound to change, broadband or in a narrow
+    equalizer band, and quiet-but-audible regions are not drowned by the
+    loudest partials; a plain gain of ``g`` dB reads as ``g``. Scales are averaged.
     """
     total = 0.0
     for n in fft_sizes:
         px, py = _power(x, n), _power(y, n)
-        peak = torch.maximum(px.amax(dim=(1, 2, 3)), py.amax(dim=(1, 2, 3))).clamp_min(1e-20)
-        floor = (peak * 10 ** (floor_db / 10))[:, None, None, None]
-        dx = 10 * torch.log10(torch.maximum(px, floor))
-        dy = 10 * torch.log10(torch.maximum(py, floor))
-        total = total + (dx - dy).abs().mean(dim=(1, 2, 3))
+        weight = ((px + py) / 2) ** (1 / 3)
+        diff = 10 * (torch.log10(px + 1e-20) - torch.log10(py + 1e-20)).abs()
+        total = total + (weight * diff).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1e-20)
     return total / len(fft_sizes)

@@ -25,9 +25,14 @@ from graphfx import catalog
 Rule = Callable[[np.random.Generator, Optional[np.ndarray], int], Dict[str, float]]
 
 
-def spectral_quantile_frequency(x: np.ndarray, sample_rate: int, q: float) -> float:
-    """Frequency below which a fraction ``q`` of the energy of ``x`` ``[C, T]`` lies."""
-    power = np.abs(np.fft.rfft(x.mean(axis=0))) ** 2
+def spectral_quantile_frequency(x: np.ndarray, sample_rate: int, q: float, compression: float = 1.0) -> float:
+    """Frequency below which a fraction ``q`` of the energy of ``x`` ``[C, T]`` lies.
+
+    With ``compression < 1`` the power spectrum is raised to that exponent
+    first (loudness-like), which spreads the quantiles over more of the
+    audible range.
+    """
+    power = (np.abs(np.fft.rfft(x.mean(axis=0))) ** 2) ** compression
     cumulative = np.cumsum(power[1:])  # skip DC
     if cumulative[-1] <= 0:
         return 1000.0
@@ -47,8 +52,17 @@ def _log_uniform(rng, lo, hi):
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+#: Exponent applied to the power spectrum before taking quantiles. Voices hold
+#: most of their power in a narrow band (a few hundred Hz around the first
+#: formant), where plain power quantiles put every filter; a cube-root
+#: (loudness-like) spectrum spreads them over the range the ear hears.
+SPECTRUM_COMPRESSION = 1 / 3
+
+
 def _frequency(rng, x, sr):
-    f = spectral_quantile_frequency(x, sr, rng.uniform(0.2, 0.8)) if x is not None else _log_uniform(rng, 100, 8000)
+    if x is None:
+        return _log_uniform(rng, 100, 8000)
+    f = spectral_quantile_frequency(x, sr, rng.uniform(0.2, 0.8), SPECTRUM_COMPRESSION)
     return float(np.clip(f, 40.0, min(16000.0, 0.45 * sr)))
 
 
@@ -57,7 +71,9 @@ def _filter(rng, x, sr):
 
 
 def _eq(rng, x, sr):
-    return {**_filter(rng, x, sr), "gain": float(rng.choice([-1, 1]) * rng.uniform(4.0, 15.0))}
+    # Broad enough and strong enough to be heard on a voice or a drum.
+    return {"frequency": _frequency(rng, x, sr), "q": _log_uniform(rng, 0.5, 2.0),
+            "gain": float(rng.choice([-1, 1]) * rng.uniform(6.0, 15.0))}
 
 
 def _crossover(rng, x, sr):
@@ -107,11 +123,13 @@ def _dynamics(kind):
     def rule(rng, x, sr):
         levels = frame_levels_db(x) if x is not None else np.array([-20.0, -40.0])
         loud = levels[levels > levels.max() - 60]  # ignore digital silence
-        if kind == "compressor":  # threshold inside the louder half of the envelope
-            threshold = np.percentile(loud, rng.uniform(30, 80))
-            ratio = _log_uniform(rng, 2.0, 20.0)
+        if kind == "compressor":
+            # Threshold among the loudest frames: a gain reduction that comes and
+            # goes is audible, a constant one is undone by energy normalization.
+            threshold = np.percentile(loud, rng.uniform(75, 99)) - rng.uniform(0, 6)
+            ratio = _log_uniform(rng, 4.0, 20.0)
         else:  # gate/expander act below the threshold: put it inside the quieter half
-            threshold = np.percentile(loud, rng.uniform(20, 60))
+            threshold = np.percentile(loud, rng.uniform(40, 75))
             ratio = _log_uniform(rng, 2.0, 20.0) if kind == "expander" else _log_uniform(rng, 8.0, 20.0)
         t = spec.param("threshold")
         return {"threshold": float(np.clip(threshold, t.min, t.max)), "ratio": ratio,

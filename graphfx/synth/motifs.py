@@ -22,6 +22,8 @@ Port = Tuple[str, str]
 LINEAR_FILTERS = ["lowpass", "bandpass", "highpass", "bandreject", "lowpass4", "bandpass4", "highpass4"]
 EQ = ["lowshelf", "highshelf", "bell"]
 MOD_DELAYS = ["chorus", "flanger", "vibrato"]
+#: Processors whose output differs between channels even for a mono input.
+WIDENERS = {"reverb", "stereo_reverb", "pingpong_delay", "delay", "pan", "stereo_lfo"}
 
 
 class GraphBuilder:
@@ -54,6 +56,19 @@ class GraphBuilder:
         node = self.add(node_type)
         self.connect(port, node, **edge)
         return node, "out"
+
+    def is_wide(self, port: Port) -> bool:
+        """Whether the signal at ``port`` can differ between channels (the dry sources are mono)."""
+        seen, stack = set(), [port[0]]
+        while stack:
+            node_id = stack.pop()
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            if next(n.type for n in self.nodes if n.id == node_id) in WIDENERS:
+                return True
+            stack += [e.src for e in self.edges if e.dst == node_id]
+        return False
 
     def lfo(self, stereo: Optional[bool] = None) -> Port:
         stereo = self.rng.random() < 0.5 if stereo is None else stereo
@@ -144,8 +159,13 @@ def pitch_bank(b: GraphBuilder, x: Port) -> Port:
 
 
 def stereo(b: GraphBuilder, x: Port) -> Port:
-    """Stereo placement: imager, (auto-)pan, or separate mid/side processing."""
-    roll = b.rng.random()
+    """Stereo placement: imager, (auto-)pan, or separate mid/side processing.
+
+    Width and mid/side processing need a signal that already differs between
+    channels (else the side is silent and they would be ghosts): a mono
+    signal gets a panner.
+    """
+    roll = b.rng.random() if b.is_wide(x) else 0.5
     if roll < 0.35:
         return b.process("imager", x)
     if roll < 0.7:
