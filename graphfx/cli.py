@@ -105,8 +105,9 @@ def draw(graph_file, output, canonical):
 
 @main.command()
 @click.argument("graph_file", type=click.Path(dir_okay=False))
-@click.option("-i", "--input", "inputs", multiple=True, required=True, metavar="[TRACK=]FILE",
-              help="Dry audio. Drum graphs take one per source: --input kick=k.wav --input snare=s.wav ...")
+@click.option("-i", "--input", "inputs", multiple=True, metavar="[TRACK=]FILE",
+              help="Dry audio. Drum graphs take one per source: --input kick=k.wav --input snare=s.wav ... "
+                   "Without it: a clip of the built-in synthetic singer or drum kit.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Rendered stereo file.")
 @click.option("--no-resample", is_flag=True, help="Fail on a sample-rate mismatch instead of resampling.")
 @click.option("--no-normalize", is_flag=True, help="Turn off per-processor energy normalization.")
@@ -121,7 +122,7 @@ def render(graph_file, inputs, output, no_resample, no_normalize):
     from graphfx.render import render as render_graph
 
     graph = AudioGraph.load(graph_file).validate()
-    tracks = {}
+    tracks = {} if inputs else _builtin_clip(graph)
     for item in inputs:
         name, path = item.split("=", 1) if "=" in item else ("in", item)
         if name in tracks:
@@ -138,6 +139,21 @@ def render(graph_file, inputs, output, no_resample, no_normalize):
     peak = float(wet.abs().max())
     console.print(f"wrote {output} ({length / graph.sample_rate:.2f} s, stereo, {graph.sample_rate} Hz, "
                   f"peak {peak:.2f}{' — above full scale, stored as float' if peak > 1 else ''})")
+
+
+def _builtin_clip(graph, seconds: float = 3.63) -> dict:
+    """A clip of the built-in source with every input track the graph has."""
+    import torch
+
+    from graphfx.sources import make_source
+
+    task = "drums" if graph.is_drum_graph() else "singing"
+    source = make_source(task, sample_rate=graph.sample_rate)
+    clip = source.clip("train", 0, int(seconds * graph.sample_rate))
+    length = next(iter(clip.values())).shape[-1]
+    wanted = [n.type for n in graph.nodes if n.type in source.tracks]
+    # A groove may leave a track silent; the graph still gets (silent) audio for it.
+    return {t: torch.from_numpy(clip[t]) if t in clip else torch.zeros(1, length) for t in wanted}
 
 
 @main.command()

@@ -117,3 +117,16 @@ def test_render_bad_audio_is_one_line(run, tmp_path):
     result = run("render", str(graph), "-i", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "o.wav"))
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_render_without_input_uses_the_builtin_sources(run, tmp_path):
+    graph = tmp_path / "g.json"
+    graph.write_text(EXAMPLE_JSON.replace('"sample_rate": 44100', '"sample_rate": 16000'))
+    result = run("render", str(graph), "-o", str(tmp_path / "wet.wav"))
+    assert result.exit_code == 0, result.output
+    drum = ('{"sample_rate": 16000, "nodes": [{"id": "kick", "type": "kick"}, {"id": "ride", "type": "ride"},'
+            ' {"id": "m", "type": "mix"}, {"id": "out", "type": "out"}], "edges": [{"src": "kick", "dst": "m"},'
+            ' {"src": "ride", "dst": "m"}, {"src": "m", "dst": "out"}]}')
+    (tmp_path / "d.json").write_text(drum)
+    result = run("render", str(tmp_path / "d.json"), "-o", str(tmp_path / "mix.wav"))
+    assert result.exit_code == 0, result.output
