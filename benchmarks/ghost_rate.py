@@ -1,8 +1,8 @@
 """Ghost rate of the synthetic datasets: how many processors do not change the output.
 
 Generates graph-reference pairs exactly as ``graphfx generate`` does, bypasses
-every processor in turn and measures the multi-scale spectral difference of
-the output in dB (:mod:`graphfx.synth.ghosts`). Target (issue 4): at most 5%
+every processor in turn and measures the largest level change of the output
+in any audible third-octave band, in dB (:mod:`graphfx.synth.ghosts`). Target (issue 4): at most 5%
 of nodes change the output by 1 dB or less.
 
     python benchmarks/ghost_rate.py --task singing --num 64

@@ -41,19 +41,30 @@ def mss_loss(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = FFT_SIZES, eps: fl
     return total / len(fft_sizes)
 
 
-def spectral_difference_db(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = FFT_SIZES) -> Tensor:
-    """Loudness-weighted mean absolute difference of the log spectrograms in dB, ``[B]``.
+def band_difference_db(x: Tensor, y: Tensor, sample_rate: int, n_fft: int = 2048, bands_per_octave: int = 3,
+                       range_db: float = 40.0) -> Tensor:
+    """Largest change in any audible frequency band, in dB, ``[B]``.
 
-    Each time-frequency bin counts in proportion to the cube root of its
-    power (the mean of the two signals'), a loudness-like weight: a change
-    counts where there is sound to change, broadband or in a narrow
-    equalizer band, and quiet-but-audible regions are not drowned by the
-    loudest partials; a plain gain of ``g`` dB reads as ``g``. Scales are averaged.
+    The spectrograms are pooled into fractional-octave bands (one third of an
+    octave by default, from 40 Hz); in each band the per-frame level
+    difference is averaged with loudness weights (cube root of power), and the
+    largest band average is returned. Bands more than ``range_db`` below the
+    loudest band are ignored. This is how one judges an equalizer or a
+    processor on one track of a mix: audible if any band moves.
     """
-    total = 0.0
-    for n in fft_sizes:
-        px, py = _power(x, n), _power(y, n)
-        weight = ((px + py) / 2) ** (1 / 3)
-        diff = 10 * (torch.log10(px + 1e-20) - torch.log10(py + 1e-20)).abs()
-        total = total + (weight * diff).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1e-20)
-    return total / len(fft_sizes)
+    px, py = _power(x, n_fft), _power(y, n_fft)  # [B, C, F, frames]
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = 40.0 * 2.0 ** (torch.arange(0, 40 * bands_per_octave) / bands_per_octave)
+    edges = edges[edges < sample_rate / 2]
+    band = torch.bucketize(freqs, edges).to(x.device)  # bins below 40 Hz join band 0
+    count = int(band.max()) + 1
+    pool = torch.zeros(count, freqs.numel(), device=x.device, dtype=px.dtype)
+    pool[band, torch.arange(freqs.numel(), device=x.device)] = 1.0
+    bx = torch.einsum("kf,bcft->bckt", pool, px)
+    by = torch.einsum("kf,bcft->bckt", pool, py)
+    weight = ((bx + by) / 2) ** (1 / 3)
+    diff = 10 * (torch.log10(bx + 1e-20) - torch.log10(by + 1e-20)).abs()
+    per_band = (weight * diff).sum(dim=(1, 3)) / weight.sum(dim=(1, 3)).clamp_min(1e-20)  # [B, K]
+    level = 10 * torch.log10((bx + by).sum(dim=(1, 3)) + 1e-20)
+    audible = level > level.amax(dim=1, keepdim=True) - range_db
+    return torch.where(audible, per_band, torch.zeros_like(per_band)).amax(dim=1)

@@ -2,8 +2,9 @@
 
 Adaptive parameter randomization exists to avoid them. :func:`ghost_report`
 bypasses each processor in turn, renders, and compares with the full render
-by the multi-scale spectral difference in dB; a node whose bypass changes the
-output by at most ``threshold_db`` is a ghost.
+by :func:`graphfx.losses.band_difference_db` (the largest loudness-weighted
+level change in any audible third-octave band); a node whose bypass changes
+the output by at most ``threshold_db`` is a ghost.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 
 from graphfx import catalog
 from graphfx.graph import AudioGraph, Edge, Node
-from graphfx.losses import spectral_difference_db
+from graphfx.losses import band_difference_db
 from graphfx.render import render
 
 #: Nodes whose bypass is not a meaningful question (pure routing).
@@ -96,7 +97,7 @@ def ghost_report(graphs: List[AudioGraph], sources: List[Dict[str, torch.Tensor]
         full = render(graph, audio, sample_rate=sample_rate)
         batch_audio = {k: v.expand(len(bypassed), -1, -1) for k, v in audio.items()}
         rendered = render(bypassed, batch_audio, sample_rate=sample_rate)
-        diff = spectral_difference_db(full.expand_as(rendered), rendered)
+        diff = band_difference_db(full.expand_as(rendered), rendered, sample_rate)
         differences += diff.tolist()
         types += [n.type for n in variants]
     return GhostReport(differences, types, threshold_db)
