@@ -2,13 +2,12 @@ import json
 
 import networkx as nx
 import pytest
-import torch
 from hypothesis import given, settings, strategies as st
 from torch_geometric.data import Batch, HeteroData
 
-from conftest import EXAMPLE_JSON, chain, random_graph
-from graphfx import AudioGraph, GraphError, catalog
-from graphfx.graph import Edge, Node
+from conftest import chain, random_graph
+from graphfx import AudioGraph, catalog
+from graphfx.graph import Edge
 
 
 def test_example_file_parses_with_defaults(example_graph):
