@@ -139,3 +139,18 @@ def _stack(rows: List[dict]) -> Tokens:
     return Tokens(**longs, params=torch.stack([r["params"] for r in rows]),
                   param_mask=torch.stack([r["param_mask"] for r in rows]),
                   gain=torch.tensor([r["gain"] for r in rows], dtype=torch.float64))
+
+
+def pad_tokens(sequences: List[Tokens]) -> Tokens:
+    """Stacks sequences into a batch ``[B, L]`` (``[B, L, P]`` for parameters), padding with ``pad`` tokens."""
+    length = max(len(s) for s in sequences)
+    out = {}
+    for name in Tokens.__dataclass_fields__:
+        rows = []
+        for s in sequences:
+            value = getattr(s, name)
+            fill = 0 if name in ("kind", "params", "param_mask") else (1 if name == "gain" else -1)
+            pad = value.new_full((length - len(s),) + tuple(value.shape[1:]), fill)
+            rows.append(torch.cat([value, pad]))
+        out[name] = torch.stack(rows)
+    return Tokens(**out)

@@ -70,3 +70,16 @@ def test_padding_after_end_is_ignored(example_graph):
     tokens = graph_to_tokens(example_graph)
     padded = type(tokens)(**{k: torch.cat([v, torch.zeros_like(v[:3])]) for k, v in tokens.as_dict().items()})
     assert renamed(tokens_to_graph(padded)) == renamed(example_graph)
+
+
+def test_pad_tokens_batches_sequences():
+    from graphfx.tokens import PAD, pad_tokens
+
+    a, b = graph_to_tokens(random_graph(1)), graph_to_tokens(random_graph(2, max_nodes=20))
+    batch = pad_tokens([a, b])
+    length = max(len(a), len(b))
+    assert batch.kind.shape == (2, length) and batch.params.shape == (2, length, catalog.MAX_PARAMS)
+    short = 0 if len(a) < len(b) else 1
+    n = min(len(a), len(b))
+    assert (batch.kind[short, n:] == PAD).all() and (batch.src[short, n:] == -1).all()
+    assert torch.equal(batch.kind[1 - short], (b if short == 0 else a).kind)
