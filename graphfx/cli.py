@@ -266,5 +266,62 @@ def stats(directory, plot_file, as_json):
         console.print(f"wrote {plot_file}")
 
 
+@main.command()
+def decoders():
+    """List the registered graph decoders (built in and from plugins)."""
+    from graphfx.decoders import registry
+
+    table = Table(title="graph decoders")
+    table.add_column("name")
+    table.add_column("presets")
+    table.add_column("description", overflow="fold")
+    for name in registry.list_decoders():
+        cls = registry.get(name)
+        presets = ", ".join(sorted(getattr(cls.Config, "PRESETS", {}) or {}))
+        table.add_row(name, presets, (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    console.print(table)
+
+
+@main.command()
+@click.option("--decoder", default="tokengt", show_default=True, help="A registered decoder (`graphfx decoders`).")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="Dataset made by `graphfx generate`.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run directory: checkpoint.pt and TensorBoard logs (resumed if it has a checkpoint).")
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True)
+@click.option("--steps", type=int, default=None, help="Override the preset's number of steps.")
+@click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
+@click.option("--lr", type=float, default=None, help="Override the preset's peak learning rate.")
+@click.option("--no-latent", is_flag=True, help="Zero the latents (the paper's lower bound ➁).")
+@click.option("--source-conditioning", is_flag=True, help="Give the encoder the dry source too (➃).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@user_errors
+def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, source_conditioning, device):
+    """Train a blind estimator on a generated dataset (resumable; DDP under torchrun)."""
+    from dataclasses import replace
+
+    from graphfx.datasets import read_meta
+    from graphfx.train import PRESETS, estimator_config, train as run_training
+
+    meta = read_meta(data_dir)
+    chosen = PRESETS[preset]
+    config = estimator_config(chosen, meta["task"], decoder, latent="zero" if no_latent else "audio",
+                              condition_on_source=source_conditioning)
+    config.encoder.update(sample_rate=meta["sample_rate"])
+    if source_conditioning:
+        config.encoder["in_channels"] = 2 + len(meta["tracks"])
+    overrides = {k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("lr", lr)) if v is not None}
+    train_config = replace(chosen.train, **overrides)
+    console.print(f"training [bold]{decoder}[/bold] ({preset} preset, {train_config.steps} steps) on {data_dir}; "
+                  f"watch it with: tensorboard --logdir {out_dir} --host 127.0.0.1")
+
+    def report(step, losses):
+        console.print(f"step {step:>6}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()), highlight=False,
+                      soft_wrap=True)
+
+    path = run_training(data_dir, out_dir, config, train_config, device=device, on_step=report)
+    console.print(f"wrote {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

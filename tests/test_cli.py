@@ -130,3 +130,23 @@ def test_render_without_input_uses_the_builtin_sources(run, tmp_path):
     (tmp_path / "d.json").write_text(drum)
     result = run("render", str(tmp_path / "d.json"), "-o", str(tmp_path / "mix.wav"))
     assert result.exit_code == 0, result.output
+
+
+def test_decoders_lists_tokengt(run):
+    result = run("decoders")
+    assert result.exit_code == 0 and "tokengt" in result.output
+
+
+def test_train_smoke_and_clear_errors(run, tmp_path):
+    from graphfx.synth.generate import DatasetSpec, generate
+
+    data = str(tmp_path / "data")
+    generate(data, DatasetSpec("singing", num_train=4, num_val=1, sample_rate=16000, num_samples=8000, shard_size=4))
+    result = run("train", "--data", data, "--out", str(tmp_path / "run"), "--preset", "smoke", "--steps", "2",
+                 "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "tensorboard --logdir" in result.output and (tmp_path / "run" / "checkpoint.pt").exists()
+    result = run("train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2"))
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    result = run("train", "--data", data, "--out", str(tmp_path / "r3"), "--decoder", "nope", "--preset", "smoke")
+    assert result.exit_code == 2 and "tokengt" in result.output

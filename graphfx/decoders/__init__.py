@@ -1,0 +1,17 @@
+"""Graph decoders: latents ``[B, Q, D]`` -> audio processing graphs (Lee et al., ICASSP 2023, Section 3).
+
+- :mod:`graphfx.decoders.base`: the :class:`GraphDecoder` interface (``loss``, ``generate``, ``estimate_params``).
+- :mod:`graphfx.decoders.registry`: ``register`` / ``create`` / ``get`` / ``list_decoders`` and the
+  ``graphfx.decoders`` entry-point group for third-party decoders.
+- :mod:`graphfx.decoders.constraints`: :class:`DecodingConstraints`, logit masks that make every decoded
+  graph valid.
+- :mod:`graphfx.decoders.tokengt`: the proposed token-by-token TokenGT decoder (``"tokengt"``).
+
+Decoder modules are imported on the first registry lookup, so ``import graphfx.decoders`` stays light.
+"""
+from graphfx.decoders.base import GraphDecoder, build_graph, tokens_from_rows
+from graphfx.decoders.constraints import DecodingConstraints, Token
+from graphfx.decoders.registry import ENTRY_POINT_GROUP, create, discover_plugins, get, list_decoders, register
+
+__all__ = ["GraphDecoder", "build_graph", "tokens_from_rows", "DecodingConstraints", "Token", "ENTRY_POINT_GROUP",
+           "create", "discover_plugins", "get", "list_decoders", "register"]

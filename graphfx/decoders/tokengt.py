@@ -1,0 +1,277 @@
+"""The proposed decoder: token-by-token prototype generation and parameter estimation with TokenGT.
+
+Section 3 and Fig. 4 of "Blind Estimation of Audio Processing Graph" (Lee et
+al., ICASSP 2023) <https://arxiv.org/abs/2303.08257>, row ➂ of Table 2. One
+TokenGT transformer (:mod:`graphfx.models.backbone`) serves two tasks:
+
+1. **Prototype decoding** (causal mask). From ``[z, start, x_1 .. x_t]`` the
+   output at token ``t`` predicts token ``t + 1`` with one head per field:
+   token kind (node / edge / end), node type, track, the edge's source and
+   destination node ids (classification over ``max_nodes`` positions; a node's
+   id is its count), outlet and inlet. Trained by teacher forcing with
+   cross-entropy and label smoothing 0.1. Generation is greedy, and by default
+   constrained by :class:`~graphfx.decoders.constraints.DecodingConstraints` so
+   that every result is a valid graph.
+2. **Parameter estimation** (no causal mask, a learned task token appended).
+   The outputs at the node tokens of a prototype regress every normalized
+   parameter through a sigmoid, trained with L1 on the oracle prototype.
+
+Edge gains are not estimated (decoded edges have gain 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphfx import catalog
+from graphfx.decoders.base import GraphDecoder, build_graph, tokens_from_rows
+from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints, Token, choose_unconstrained
+from graphfx.decoders.registry import register
+from graphfx.graph import AudioGraph
+from graphfx.models.backbone import Backbone, BackboneConfig
+from graphfx.tokens import EDGE, END, KINDS, NODE, START, Tokens, pad_tokens
+
+#: Classes of the token-kind head, as :data:`graphfx.tokens.KINDS` indices (``pad``/``start`` are never predicted).
+KIND_CLASSES = (NODE, EDGE, END)
+IGNORE = -100
+
+
+@register("tokengt")
+class TokenGTDecoder(GraphDecoder):
+    """The TokenGT two-stage graph decoder (Lee et al., 2023, Section 3).
+
+    Args:
+        config: a :class:`TokenGTDecoder.Config`.
+
+    Example::
+
+        decoder = graphfx.decoders.create("tokengt", preset="small")
+        losses = decoder.loss(latents, tokens)           # latents (B, Q, 128), tokens: pad_tokens([...])
+        graphs = decoder.generate(latents, task="singing")
+    """
+
+    @dataclass
+    class Config:
+        """Configuration of :class:`TokenGTDecoder` (defaults: the paper's sizes).
+
+        Args:
+            d_model, num_layers, num_heads, dim_feedforward, dropout, max_nodes, node_id,
+                node_id_dim: the backbone (see :class:`graphfx.models.backbone.BackboneConfig`).
+            label_smoothing: of the prototype cross-entropies (paper: 0.1).
+            param_weight: weight of the parameter L1 loss in the total.
+            task: default task of constrained decoding: ``"auto"``, ``"singing"`` or ``"drums"``.
+        """
+
+        d_model: int = 512
+        num_layers: int = 6
+        num_heads: int = 16
+        dim_feedforward: int = 2048
+        dropout: float = 0.1
+        max_nodes: int = 64
+        node_id: str = "sinusoidal"
+        node_id_dim: Optional[int] = None
+        label_smoothing: float = 0.1
+        param_weight: float = 1.0
+        task: str = "auto"
+
+        PRESETS: ClassVar[Dict[str, Dict]] = {
+            "paper": dict(d_model=512, num_layers=6, num_heads=16, dim_feedforward=2048, dropout=0.1),
+            "small": dict(d_model=128, num_layers=4, num_heads=4, dim_feedforward=256, dropout=0.1),
+            "tiny": dict(d_model=32, num_layers=2, num_heads=4, dim_feedforward=64, dropout=0.0),
+        }
+
+        @classmethod
+        def preset(cls, name: str, **overrides) -> "TokenGTDecoder.Config":
+            """A named preset (``paper``, ``small``, ``tiny``) with fields overridden by keyword."""
+            return TokenGTDecoder.make_config(name, **overrides)
+
+        @classmethod
+        def paper(cls, **overrides) -> "TokenGTDecoder.Config":
+            """The paper's sizes: 6 layers, 16 heads, d_model 512."""
+            return cls.preset("paper", **overrides)
+
+        @classmethod
+        def small(cls, **overrides) -> "TokenGTDecoder.Config":
+            """A CPU size: 4 layers, 4 heads, d_model 128 (the encoder's ``small``)."""
+            return cls.preset("small", **overrides)
+
+        @classmethod
+        def tiny(cls, **overrides) -> "TokenGTDecoder.Config":
+            """A few ten thousand parameters, for tests."""
+            return cls.preset("tiny", **overrides)
+
+        def backbone(self) -> BackboneConfig:
+            return BackboneConfig(self.d_model, self.num_layers, self.num_heads, self.dim_feedforward, self.dropout,
+                                  self.max_nodes, self.node_id, self.node_id_dim)
+
+    def __init__(self, config: "TokenGTDecoder.Config"):
+        super().__init__(config)
+        d = config.d_model
+        self.backbone = Backbone(config.backbone())
+        self.heads = nn.ModuleDict({
+            "kind": nn.Linear(d, len(KIND_CLASSES)),
+            "proc_type": nn.Linear(d, len(catalog.NODE_TYPES)),
+            "track": nn.Linear(d, NUM_TRACK_CLASSES),
+            "src": nn.Linear(d, config.max_nodes),
+            "dst": nn.Linear(d, config.max_nodes),
+            "outlet": nn.Linear(d, len(catalog.OUTLETS)),
+            "inlet": nn.Linear(d, len(catalog.INLETS)),
+        })
+        self.param_head = nn.Linear(d, catalog.MAX_PARAMS)
+        counts = [len(catalog.SPECS[t].params) for t in catalog.NODE_TYPES]
+        type_mask = torch.arange(catalog.MAX_PARAMS)[None, :] < torch.tensor([0] + counts)[:, None]
+        self.register_buffer("type_param_mask", type_mask, persistent=False)  # (num_types + 1, P); row 0: no type
+
+    # --- training -----------------------------------------------------------------------------------------------
+    def head_logits(self, h: Tensor) -> Dict[str, Tensor]:
+        """Prototype-head logits from backbone outputs ``[..., D]``; ``kind`` is over the 3 :data:`KIND_CLASSES`."""
+        return {name: head(h) for name, head in self.heads.items()}
+
+    def loss(self, latents: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
+        """Teacher-forced losses: one cross-entropy per prototype head, the parameter L1, and their sum ``loss``."""
+        tokens = _to_device(tokens, latents.device)
+        h = self.backbone(latents, tokens, causal=True)[:, :-1]                  # (B, L - 1, D): predicts t + 1
+        logits = self.head_logits(h)
+        targets = self.targets(tokens)
+        losses = {}
+        for name, target in targets.items():
+            losses[name] = _cross_entropy(logits[name], target, self.config.label_smoothing)
+        pred = self.estimate_params(latents, tokens)                             # (B, L, P)
+        mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
+        losses["params"] = ((pred - tokens.params.to(pred.dtype)).abs()[mask].mean() if mask.any()
+                            else pred.sum() * 0.0)
+        prototype = sum(v for k, v in losses.items() if k != "params")
+        losses["loss"] = prototype + self.config.param_weight * losses["params"]
+        return losses
+
+    @staticmethod
+    def targets(tokens: Tokens) -> Dict[str, Tensor]:
+        """Next-token targets ``[B, L - 1]`` per head (``-100`` where a field does not apply)."""
+        nxt = {name: getattr(tokens, name)[:, 1:] for name in Token._fields}
+        kind = nxt["kind"]
+        is_node, is_edge = kind == NODE, kind == EDGE
+        kind_class = torch.full_like(kind, IGNORE)
+        for c, k in enumerate(KIND_CLASSES):
+            kind_class[kind == k] = c
+        ignore = torch.full_like(kind, IGNORE)
+        return {
+            "kind": kind_class,
+            "proc_type": torch.where(is_node, nxt["proc_type"], ignore),
+            "track": torch.where(is_node, nxt["track"] + 1, ignore),
+            "src": torch.where(is_edge, nxt["src"], ignore),
+            "dst": torch.where(is_edge, nxt["dst"], ignore),
+            "outlet": torch.where(is_edge, nxt["outlet"], ignore),
+            "inlet": torch.where(is_edge, nxt["inlet"], ignore),
+        }
+
+    # --- parameter estimation -----------------------------------------------------------------------------------
+    def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
+        """Normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]; zero at non-node tokens and unused slots."""
+        tokens = _to_device(tokens, latents.device)
+        h = self.backbone(latents, tokens, causal=False, task_token=True)        # (B, L, D)
+        pred = torch.sigmoid(self.param_head(h))                                 # (B, L, P)
+        node_type = torch.where(tokens.kind == NODE, tokens.proc_type + 1, torch.zeros_like(tokens.proc_type))
+        return pred * self.type_param_mask[node_type.clamp(0, len(catalog.NODE_TYPES))]
+
+    # --- generation ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True, sample_rate: int = 44100,
+                 task: Optional[str] = None) -> List[AudioGraph]:
+        """Greedy prototype decoding, then parameter estimation; one graph per latent.
+
+        Args:
+            latents: ``[B, Q, D]``.
+            max_tokens: most tokens per sequence, ``start`` and ``end`` included.
+            constrained: mask the logits so that every graph is valid. Without it the
+                graphs are built as decoded (``graph.decode_issues`` lists skipped tokens)
+                and may be invalid.
+            sample_rate: given to the graphs.
+            task: ``"singing"``, ``"drums"`` or ``"auto"`` (default: ``config.task``).
+        """
+        rows = self.generate_tokens(latents, max_tokens=max_tokens, constrained=constrained, task=task)
+        seqs = [tokens_from_rows(r) for r in rows]
+        was_training = self.training
+        self.eval()
+        try:
+            params = self.estimate_params(latents, pad_tokens(seqs)).double().cpu()  # (B, L, P)
+        finally:
+            self.train(was_training)
+        graphs = []
+        for b, seq in enumerate(seqs):
+            seq.params = params[b, :len(seq)] * seq.param_mask
+            graphs.append(build_graph(seq, sample_rate))
+        return graphs
+
+    @torch.no_grad()
+    def generate_tokens(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True,
+                        task: Optional[str] = None) -> List[List[Token]]:
+        """Greedy autoregressive prototype decoding; per latent, the token rows from ``start`` on."""
+        task = task or self.config.task
+        max_nodes = self.config.max_nodes
+        B = latents.shape[0]
+        rows: List[List[Token]] = [[Token(START)] for _ in range(B)]
+        constraints = [DecodingConstraints(task, max_tokens=max_tokens, max_nodes=max_nodes) for _ in range(B)]
+        num_nodes = [0] * B
+        active = list(range(B))
+        was_training = self.training
+        self.eval()
+        try:
+            h, cache = self.backbone.prefill(latents, _rows_to_tokens(rows, latents.device))
+            h = h[:, -1]                                                               # (A, D)
+            while active and len(rows[active[0]]) < max_tokens:
+                logits = self.head_logits(h)
+                kind = logits["kind"].new_full((len(active), len(KINDS)), float("-inf"))
+                kind[:, list(KIND_CLASSES)] = logits["kind"]
+                logits["kind"] = kind
+                logits = {name: value.float().cpu().tolist() for name, value in logits.items()}
+                still = []
+                for j, b in enumerate(active):
+                    head = {name: value[j] for name, value in logits.items()}
+                    if constrained:
+                        tok = constraints[b].choose(head)
+                        constraints[b].update(tok, check=False)
+                    else:
+                        tok = choose_unconstrained(head, num_nodes[b])
+                        if tok.kind == NODE and num_nodes[b] >= max_nodes:
+                            continue  # no id left for another node: the sequence stops here, without end
+                    rows[b].append(tok)
+                    num_nodes[b] += tok.kind == NODE
+                    if tok.kind != END:
+                        still.append(j)
+                if still and len(rows[active[still[0]]]) < max_tokens:
+                    if len(still) < len(active):
+                        cache = self.backbone.select(cache, still)
+                    h, cache = self.backbone.extend(cache, _rows_to_tokens([rows[active[j]][-1:] for j in still],
+                                                                          latents.device))
+                    h = h[:, -1]
+                active = [active[j] for j in still]
+        finally:
+            self.train(was_training)
+        return rows
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+def _cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
+    if not (target != IGNORE).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE,
+                           label_smoothing=label_smoothing)
+
+
+def _to_device(tokens: Tokens, device) -> Tokens:
+    return Tokens(**{name: value.to(device) for name, value in tokens.as_dict().items()})
+
+
+def _rows_to_tokens(rows: Sequence[Sequence[Token]], device) -> Tokens:
+    """Equal-length token rows -> a batch holding the categorical fields (parameters zero)."""
+    x = torch.tensor(rows, dtype=torch.long, device=device)                     # (A, t, 7)
+    A, t = x.shape[:2]
+    fields = {name: x[..., k] for k, name in enumerate(Token._fields)}
+    return Tokens(**fields, params=torch.zeros(A, t, catalog.MAX_PARAMS, device=device),
+                  param_mask=torch.zeros(A, t, catalog.MAX_PARAMS, dtype=torch.bool, device=device),
+                  gain=torch.ones(A, t, device=device))

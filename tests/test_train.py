@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from graphfx.synth.generate import DatasetSpec, generate
+from graphfx.train import (PRESETS, CheckpointError, TrainConfig, estimator_config, load_checkpoint,
+                           load_estimator, lr_factor, train)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    generate(root, DatasetSpec("singing", num_train=6, num_val=2, sample_rate=16000, num_samples=8000, shard_size=4))
+    return root
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100) == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100) == 0.0
+
+
+def test_train_resume_and_reload(tiny_dataset, tmp_path):
+    config = estimator_config(PRESETS["smoke"], "singing", "tokengt")
+    run = str(tmp_path / "run")
+    seen = []
+    steps = TrainConfig(steps=4, batch_size=3, warmup=1, log_every=1, checkpoint_every=2)
+    path = train(tiny_dataset, run, config, steps, on_step=lambda s, l: seen.append((s, l["loss"])))
+    assert [s for s, _ in seen] == [1, 2, 3, 4]
+    assert all(torch.isfinite(torch.tensor(v)) for _, v in seen)
+    assert load_checkpoint(path)["step"] == 4
+    # Resuming continues from the checkpoint's step.
+    more = []
+    train(tiny_dataset, run, config, TrainConfig(steps=6, batch_size=3, warmup=1, log_every=1, checkpoint_every=2),
+          on_step=lambda s, l: more.append(s))
+    assert more == [5, 6]
+    model = load_estimator(path)
+    graphs = model.estimate(torch.randn(2, 2, 8000), sample_rate=16000, max_tokens=64)
+    for g in graphs:
+        g.validate()
+
+
+def test_broken_checkpoints_are_clear_errors(tmp_path):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(str(bad))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(str(tmp_path / "missing.pt"))
+    torch.save({"format": "something else"}, str(bad))
+    with pytest.raises(CheckpointError, match="not a graphfx checkpoint"):
+        load_checkpoint(str(bad))
