@@ -135,12 +135,15 @@ class _Renderer:
         src, dst = edges.edge_index.tolist()
         ports = edges.port.tolist()
         self.gain = edges.gain.to(self.device, torch.float32)
+        # Edges whose gain is exactly 1 and needs no gradient can pass signals through untouched.
+        self.unit_gain = [g == 1.0 and not edges.gain.requires_grad for g in edges.gain.tolist()]
         self.inputs: List[Dict[str, List[tuple]]] = [{} for _ in self.types]  # node -> inlet -> [(src, outlet, e)]
         self.consumers = [0] * len(self.types)
         for e, (s, d, (o, i)) in enumerate(zip(src, dst, ports)):
             self.inputs[d].setdefault(catalog.INLETS[i], []).append((s, catalog.OUTLETS[o], e))
             self.consumers[s] += 1
-        self.outputs: Dict[int, Dict[str, Tensor]] = {}
+        # node -> (its group's outputs, outlet -> [n, 2, T]; the node's row in them)
+        self.outputs: Dict[int, tuple] = {}
 
     def run(self) -> Tensor:
         for level in self._levels():
@@ -150,7 +153,7 @@ class _Renderer:
             for node_type, nodes in groups.items():
                 self._run_group(node_type, nodes)
         outs = sorted((self.graph_of[n], n) for n, t in enumerate(self.types) if t == "out")
-        return torch.cat([self.outputs[n]["out"] for _, n in outs])
+        return torch.cat([self._signal(n, "out") for _, n in outs])
 
     def _levels(self) -> List[List[int]]:
         level = [0] * len(self.types)
@@ -175,38 +178,72 @@ class _Renderer:
             levels.setdefault(level[node], []).append(node)
         return [levels[k] for k in sorted(levels)]
 
+    def _signal(self, node: int, outlet: str) -> Tensor:
+        outs, row = self.outputs[node]
+        return outs[outlet][row:row + 1]
+
     def _inlet(self, node: int, inlet: str) -> Optional[Tensor]:
         """Sum of gain * signal over the edges arriving on one inlet; ``None`` if unconnected."""
         total = None
         for src, outlet, e in self.inputs[node].get(inlet, ()):
-            signal = self.outputs[src][outlet] * self.gain[e]
+            signal = self._signal(src, outlet)
+            if not self.unit_gain[e]:
+                signal = signal * self.gain[e]
             total = signal if total is None else total + signal
             self._release(src)
         return total
 
+    def _gather(self, nodes: List[int], inlet: str) -> Optional[Tensor]:
+        """The summed signals on ``inlet`` of every node of a group, ``[n, 2, T]``.
+
+        When each node has one unit-gain edge from the same earlier group
+        (a chain), this is a view or a single ``index_select`` of that group's
+        output, with no per-node copies.
+        """
+        edges = [self.inputs[n].get(inlet, ()) for n in nodes]
+        if all(len(e) == 1 and self.unit_gain[e[0][2]] for e in edges):
+            sources = [self.outputs[e[0][0]] for e in edges]
+            outlets = {e[0][1] for e in edges}
+            if len(outlets) == 1 and all(src[0] is sources[0][0] for src in sources):
+                batched = sources[0][0][outlets.pop()]
+                rows = [src[1] for src in sources]
+                for e in edges:
+                    self._release(e[0][0])
+                if rows == list(range(rows[0], rows[0] + len(rows))):
+                    return batched[rows[0]:rows[0] + len(rows)]
+                return batched.index_select(0, torch.tensor(rows, device=batched.device))
+        signals = [self._inlet(n, inlet) for n in nodes]
+        if all(s is None for s in signals):
+            return None
+        return signals
     def _release(self, node: int) -> None:
         self.consumers[node] -= 1
         if self.consumers[node] == 0 and self.types[node] != "out":
-            del self.outputs[node]
+            del self.outputs[node]  # the group tensor goes when its last node's entry does
 
     def _run_group(self, node_type: str, nodes: List[int]) -> None:
         spec = catalog.get(node_type)
         if node_type in catalog.INPUT_TYPES:
             for n in nodes:
-                self.outputs[n] = {"out": self._source(node_type, self.graph_of[n])}
+                self._check_source(node_type, self.graph_of[n])
+                self.outputs[n] = ({"out": self.sources[node_type]}, self.graph_of[n])
             return
         inputs = {}
         for inlet in spec.inlets:
-            signals = [self._inlet(n, inlet) for n in nodes]
             if inlet in catalog.CONTROL_INLETS:
-                inputs[inlet] = signals
-            elif any(s is not None for s in signals):
+                inputs[inlet] = [self._inlet(n, inlet) for n in nodes]
+                continue
+            signals = self._gather(nodes, inlet)
+            if isinstance(signals, list):
                 # An unconnected sidechain means "listen to the input itself".
                 fill = [inputs["in"][i] if inlet == "sidechain" else self._zeros() for i in range(len(nodes))]
-                inputs[inlet] = torch.stack([f if s is None else s[0] for f, s in zip(fill, signals)])
+                signals = torch.stack([f if s is None else s[0] for f, s in zip(fill, signals)])
+            if signals is not None:
+                inputs[inlet] = signals
         if node_type == "out":
-            for n, x in zip(nodes, inputs["in"]):
-                self.outputs[n] = {"out": x.unsqueeze(0)}
+            outs = {"out": inputs["in"]}
+            for i, n in enumerate(nodes):
+                self.outputs[n] = (outs, i)
             return
         audio = {k: v for k, v in inputs.items() if k not in catalog.CONTROL_INLETS}
         if self.choose_params is not None:
@@ -216,10 +253,10 @@ class _Renderer:
         params = self._params(spec, nodes, {k: v for k, v in inputs.items() if k in catalog.CONTROL_INLETS})
         kwargs = {"num_samples": self.num_samples, "batch_size": len(nodes)} if node_type in GENERATORS else {}
         outs = get_processor(node_type)(audio, params, sample_rate=self.sample_rate, grad=self.grad, **kwargs)
-        if self.normalize and any(k in audio for k in AUDIO_INLETS):
-            outs = _normalize_energy(audio, outs)
+        if self.normalize and node_type != "mix" and any(k in audio for k in AUDIO_INLETS):
+            outs = _normalize_energy(audio, outs)  # a mix passes its (summed) input on: nothing to rescale
         for i, n in enumerate(nodes):
-            self.outputs[n] = {k: v[i:i + 1] for k, v in outs.items()}
+            self.outputs[n] = (outs, i)
 
     def _params(self, spec: catalog.ProcessorSpec, nodes: List[int], controls: Dict[str, List]) -> Dict[str, Tensor]:
         unit = self.params[nodes]  # [n, P] normalized
@@ -236,10 +273,9 @@ class _Renderer:
             params[p.name] = p.denormalize(u)
         return params
 
-    def _source(self, name: str, graph: int) -> Tensor:
+    def _check_source(self, name: str, graph: int) -> None:
         if name not in self.sources:
             raise AudioError(f"graph {graph} has a [{name}] node but no {name!r} audio was given")
-        return self.sources[name][graph:graph + 1]
 
     def _zeros(self) -> Tensor:
         return torch.zeros(2, self.num_samples, device=self.device)
@@ -247,10 +283,25 @@ class _Renderer:
 
 def _normalize_energy(audio: Dict[str, Tensor], outs: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """Rescales the audio outlets so their summed energy equals the audio input's."""
-    e_in = sum(audio[k].square().sum(dim=(1, 2)) for k in AUDIO_INLETS if k in audio)
+    e_in = sum(_energy(audio[k]) for k in AUDIO_INLETS if k in audio)
     audio_outs = [k for k in outs if k not in catalog.CONTROL_OUTLETS]
     if not audio_outs:
         return outs
-    e_out = sum(outs[k].square().sum(dim=(1, 2)) for k in audio_outs)
+    e_out = sum(_energy(outs[k]) for k in audio_outs)
     scale = torch.sqrt((e_in + EPS) / (e_out + EPS))[:, None, None]
-    return {k: v * scale if k in audio_outs else v for k, v in outs.items()}
+    if torch.is_grad_enabled() and any(v.requires_grad for v in outs.values()):
+        return {k: v * scale if k in audio_outs else v for k, v in outs.items()}
+    taken = {x.untyped_storage().data_ptr() for x in audio.values()}
+    for k in audio_outs:  # in place, unless the memory is also an input, another outlet or overlapping
+        storage = outs[k].untyped_storage().data_ptr()
+        if storage in taken or not outs[k].is_contiguous():
+            outs[k] = outs[k] * scale
+        else:
+            outs[k].mul_(scale)
+        taken.add(storage)
+    return outs
+
+
+def _energy(x: Tensor) -> Tensor:
+    """Sum of squares per example (a norm reduction: no squared temporary)."""
+    return torch.linalg.vector_norm(x, dim=(1, 2)).square()

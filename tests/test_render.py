@@ -121,3 +121,15 @@ def test_gradients_flow_to_batch_parameters():
     y.square().mean().backward()
     assert torch.isfinite(data["proc"].params.grad).all() and data["proc"].params.grad.abs().sum() > 0
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_processors_sharing_memory_are_normalized_correctly():
+    # ms_split may hand back views; mix returns its input: neither may be scaled in place.
+    g = AudioGraph([Node("in", "in"), Node("s", "ms_split"), Node("m", "ms_merge"), Node("x", "mix"),
+                    Node("out", "out")],
+                   [Edge("in", "s"), Edge("s", "m", "mid", "mid"), Edge("s", "m", "side", "side"), Edge("m", "x"),
+                    Edge("in", "x"), Edge("x", "out")], SR)
+    x = noise(n=3000)
+    y = render(g, x, sample_rate=SR)
+    assert torch.allclose(y, 2 * x, atol=1e-5)  # split + merge is the identity; the mix adds the dry path
+    assert torch.equal(x, noise(n=3000))  # the input was not touched
