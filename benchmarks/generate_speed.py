@@ -38,7 +38,6 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -51,6 +50,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from graphfx import catalog  # noqa: E402
+from graphfx.provenance import git_revision, hardware  # noqa: E402
 from graphfx.sources import make_source  # noqa: E402
 from graphfx.synth.generate import DatasetSpec, example_seed, generate  # noqa: E402
 from graphfx.synth.pairs import graph_seed, make_pairs  # noqa: E402
@@ -120,18 +120,6 @@ def warm_up(source, config, samples: int, rate: int, batch_size: int) -> None:
         make_pairs(source, chosen[first:first + batch_size], "train", samples, config)
 
 
-def hardware() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_model": model, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}"}
-
 
 def versions() -> dict:
     import numba
@@ -140,13 +128,6 @@ def versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
             "numba": numba.__version__, "torch_geometric": torch_geometric.__version__}
 
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(argv=None) -> None:

@@ -10,14 +10,13 @@ of nodes change the output by 1 dB or less.
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
+from graphfx.provenance import git_revision, hardware
 from graphfx.sources import make_source
 from graphfx.synth.ghosts import ghost_report
 from graphfx.synth.pairs import make_pairs
@@ -54,12 +53,10 @@ def main():
     table.add_row("[bold]all[/bold]", str(len(report.types)), f"[bold]{report.ghost_rate:.3f}[/bold]")
     console.print(table)
 
-    revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     result = {"task": args.task, "graphs": len(pairs), "processors": len(report.types),
               "threshold_db": args.threshold_db, "ghost_rate": report.ghost_rate, "by_type": report.by_type(),
               "samples": args.samples, "sample_rate": args.sample_rate, "seconds": round(elapsed, 1),
-              "git": revision, "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "git": git_revision(), "hardware": hardware(),
               "date": time.strftime("%Y-%m-%d")}
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"ghost_rate_{args.task}.json")

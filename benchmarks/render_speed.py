@@ -62,6 +62,7 @@ from rich.table import Table
 
 import graphfx.render as renderer
 from graphfx import catalog
+from graphfx.provenance import git_revision, hardware
 from graphfx.graph import AudioGraph, Edge, Node
 
 HERE = Path(__file__).resolve().parent
@@ -394,25 +395,6 @@ def ratios(run: dict) -> dict:
     return out
 
 
-def hardware() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_model": model, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}"}
-
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def print_report(report: dict) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -31,6 +30,7 @@ from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
 from graphfx.graph import AudioGraph
 from graphfx.models.estimator import BlindEstimator, EstimatorConfig
+from graphfx.provenance import git_revision
 from graphfx.tokens import graph_to_tokens, pad_tokens
 
 CHECKPOINT = "checkpoint.pt"
@@ -105,14 +105,6 @@ def lr_factor(step: int, warmup: int, steps: int) -> float:
     if step < warmup:
         return (step + 1) / max(1, warmup)
     return max(0.0, (steps - step) / max(1, steps - warmup))
-
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def save_checkpoint(path: str, model: nn.Module, optimizer, scheduler, step: int, model_config: EstimatorConfig,
