@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from graphfx.dashboard import log_examples, log_hparams
 from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
 from graphfx.graph import AudioGraph
@@ -205,15 +206,17 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
     writer = SummaryWriter(out_dir) if rank == 0 else None
     if writer is not None and resumed is None:
         writer.add_text("config", f"```\n{model_config.to_dict()}\n{asdict(config)}\ngit {git_revision()}\n```")
+    examples = _showcase(data_dir) if rank == 0 else None
     batches = _batches(loader, sampler)
+    losses: Dict = {}
     model.train()
     started = time.time()
     while step < config.steps:
         batch = next(batches)
         tokens = _to(batch["tokens"], device)
         losses = net(batch["reference"].to(device), tokens, batch["dry"].to(device))
-        if not math.isfinite(float(losses["loss"])):
-            raise GraphFXError(f"training diverged at step {step} (loss {float(losses['loss'])}); lower --lr")
+        if not math.isfinite(losses["loss"].item()):
+            raise GraphFXError(f"training diverged at step {step} (loss {losses['loss'].item()}); lower --lr")
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -230,11 +233,25 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
                 on_step(step, scalars)
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(path, model, optimizer, scheduler, step, model_config, config)
+            if examples is not None:
+                log_examples(writer, model, examples, step, dataset.sample_rate)
     if writer is not None:
+        final = {f"final/{k}": float(v) for k, v in losses.items()}
+        log_hparams(writer, {"decoder": model_config.decoder, "latent": model_config.latent,
+                             "condition_on_source": model_config.condition_on_source, **asdict(config)}, final)
         writer.close()
     if distributed:
         torch.distributed.destroy_process_group()
     return path
+
+
+def _showcase(data_dir: str) -> Optional[Dict]:
+    """The first two examples of the seen validation split, for TensorBoard (``None`` if it is empty)."""
+    try:
+        seen = GraphFXDataset(data_dir, "seen")
+    except GraphFXError:
+        return None
+    return collate([seen[i] for i in range(min(2, len(seen)))]) if len(seen) else None
 
 
 def _to(tokens, device):

@@ -84,26 +84,6 @@ class TokenGTDecoder(GraphDecoder):
             "tiny": dict(d_model=32, num_layers=2, num_heads=4, dim_feedforward=64, dropout=0.0),
         }
 
-        @classmethod
-        def preset(cls, name: str, **overrides) -> "TokenGTDecoder.Config":
-            """A named preset (``paper``, ``small``, ``tiny``) with fields overridden by keyword."""
-            return TokenGTDecoder.make_config(name, **overrides)
-
-        @classmethod
-        def paper(cls, **overrides) -> "TokenGTDecoder.Config":
-            """The paper's sizes: 6 layers, 16 heads, d_model 512."""
-            return cls.preset("paper", **overrides)
-
-        @classmethod
-        def small(cls, **overrides) -> "TokenGTDecoder.Config":
-            """A CPU size: 4 layers, 4 heads, d_model 128 (the encoder's ``small``)."""
-            return cls.preset("small", **overrides)
-
-        @classmethod
-        def tiny(cls, **overrides) -> "TokenGTDecoder.Config":
-            """A few ten thousand parameters, for tests."""
-            return cls.preset("tiny", **overrides)
-
         def backbone(self) -> BackboneConfig:
             return BackboneConfig(self.d_model, self.num_layers, self.num_heads, self.dim_feedforward, self.dropout,
                                   self.max_nodes, self.node_id, self.node_id_dim)

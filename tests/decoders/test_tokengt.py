@@ -187,6 +187,5 @@ def test_incremental_decoding_matches_the_full_causal_pass():
 
 
 def test_config_preset_constructors():
-    assert TokenGTDecoder.Config.tiny() == TokenGTDecoder.make_config("tiny")
-    assert TokenGTDecoder.Config.small(d_model=64).d_model == 64
-    assert TokenGTDecoder.Config.paper().num_heads == 16
+    assert TokenGTDecoder.make_config("small", d_model=64).d_model == 64
+    assert TokenGTDecoder.make_config("paper").num_heads == 16
