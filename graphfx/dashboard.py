@@ -9,7 +9,7 @@ and final losses are written through the same writer, so they stay in one run.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
