@@ -62,8 +62,8 @@ from rich.table import Table
 
 import graphfx.render as renderer
 from graphfx import catalog
-from graphfx.provenance import git_revision, hardware
 from graphfx.graph import AudioGraph, Edge, Node
+from graphfx.provenance import git_revision, hardware
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "render_speed.json"
@@ -393,8 +393,6 @@ def ratios(run: dict) -> dict:
             ours = chain[f"graphfx_{mode}"]["median_s"]
             out[f"speedup_{mode}_vs_pedalboard"] = chain["pedalboard"]["median_s"] / ours
     return out
-
-
 
 
 def print_report(report: dict) -> None:

@@ -25,14 +25,9 @@ from graphfx import catalog
 Rule = Callable[[np.random.Generator, Optional[np.ndarray], int], Dict[str, float]]
 
 
-def spectral_quantile_frequency(x: np.ndarray, sample_rate: int, q: float, compression: float = 1.0) -> float:
-    """Frequency below which a fraction ``q`` of the energy of ``x`` ``[C, T]`` lies.
-
-    With ``compression < 1`` the power spectrum is raised to that exponent
-    first (loudness-like), which spreads the quantiles over more of the
-    audible range.
-    """
-    power = (np.abs(np.fft.rfft(x.mean(axis=0))) ** 2) ** compression
+def spectral_quantile_frequency(x: np.ndarray, sample_rate: int, q: float) -> float:
+    """Frequency below which a fraction ``q`` of the energy of ``x`` ``[C, T]`` lies."""
+    power = np.abs(np.fft.rfft(x.mean(axis=0))) ** 2
     cumulative = np.cumsum(power[1:])  # skip DC
     if cumulative[-1] <= 0:
         return 1000.0
@@ -52,17 +47,10 @@ def _log_uniform(rng, lo, hi):
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-#: Exponent applied to the power spectrum before taking quantiles. Voices hold
-#: most of their power in a narrow band (a few hundred Hz around the first
-#: formant), where plain power quantiles put every filter; a cube-root
-#: (loudness-like) spectrum spreads them over the range the ear hears.
-SPECTRUM_COMPRESSION = 1 / 3
-
-
 def _frequency(rng, x, sr):
     if x is None:
         return _log_uniform(rng, 100, 8000)
-    f = spectral_quantile_frequency(x, sr, rng.uniform(0.2, 0.8), SPECTRUM_COMPRESSION)
+    f = spectral_quantile_frequency(x, sr, rng.uniform(0.2, 0.8))
     return float(np.clip(f, 40.0, min(16000.0, 0.45 * sr)))
 
 
