@@ -323,5 +323,40 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
     console.print(f"wrote {path}")
 
 
+@main.command()
+@click.option("--decoder", "systems", multiple=True,
+              help="A system to compare: a registered decoder, no_latent, or NAME+source (repeatable). "
+                   "Default: the whole comparison.")
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke", show_default=True)
+@click.option("--task", type=click.Choice(["singing", "drums"]), default="singing", show_default=True)
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="Evaluate this checkpoint instead of training (with one --decoder).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
+              help="Use this dataset instead of generating the preset's.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True,
+              help="Results (results.json, results.md), runs and the generated dataset.")
+@user_errors
+def bench(systems, preset, task, checkpoint, data_dir, out_dir):
+    """Train and evaluate decoding strategies side by side (the paper's Table 2)."""
+    from graphfx import bench as benchmark
+
+    labels = list(systems) or benchmark.default_systems()
+    if checkpoint is not None and len(labels) != 1:
+        raise click.UsageError("--checkpoint evaluates one system: give exactly one --decoder")
+    results = benchmark.run(labels, preset, task, out_dir, checkpoint=checkpoint, data_dir=data_dir,
+                            status=lambda text: console.print(f"[dim]{text}[/dim]"))
+    table = Table(title=f"{task}, {preset} preset (mean over examples)")
+    table.add_column("system")
+    table.add_column("split")
+    for column in benchmark.COLUMNS:
+        table.add_column(benchmark.TITLES[column], justify="right")
+    for label, splits in results["systems"].items():
+        for split, metrics in splits.items():
+            table.add_row(label, split, *(f"{metrics[c][0]:.3f}" if c in metrics else "-" for c in benchmark.COLUMNS))
+    console.print(table)
+    console.print(f"wrote {out_dir}/results.json and {out_dir}/results.md; "
+                  f"TensorBoard: tensorboard --logdir {out_dir}/runs --host 127.0.0.1")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -224,7 +224,7 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
         scheduler.step()
         step += 1
         if rank == 0 and (step % config.log_every == 0 or step == config.steps):
-            scalars = {k: float(v) for k, v in losses.items()}
+            scalars = {k: v.item() for k, v in losses.items()}
             for name, value in scalars.items():
                 writer.add_scalar(f"train/{name}", value, step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
@@ -236,7 +236,7 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
             if examples is not None:
                 log_examples(writer, model, examples, step, dataset.sample_rate)
     if writer is not None:
-        final = {f"final/{k}": float(v) for k, v in losses.items()}
+        final = {f"final/{k}": v.item() for k, v in losses.items()}
         log_hparams(writer, {"decoder": model_config.decoder, "latent": model_config.latent,
                              "condition_on_source": model_config.condition_on_source, **asdict(config)}, final)
         writer.close()

@@ -128,6 +128,29 @@ class TokenGTDecoder(GraphDecoder):
         losses["loss"] = prototype + self.config.param_weight * losses["params"]
         return losses
 
+    @torch.no_grad()
+    def predict_next(self, latents: Tensor, tokens: Tokens) -> Tokens:
+        """Teacher-forced greedy predictions of tokens ``1 .. L-1`` (for the error rates of Section 4.2).
+
+        A predicted node's id is the one its position implies (node ids count up), so a
+        node step is judged on its kind and type, an edge step on its kind, endpoints and ports.
+        """
+        tokens = _to_device(tokens, latents.device)
+        logits = self.head_logits(self.backbone(latents, tokens, causal=True)[:, :-1])
+        choice = {name: value.argmax(-1) for name, value in logits.items()}
+        kind = torch.tensor(KIND_CLASSES, device=latents.device)[choice["kind"]]
+        is_node = kind == NODE
+        is_edge = kind == EDGE
+        none = torch.full_like(kind, -1)
+        implied_id = tokens.src[:, 1:]
+        return Tokens(kind=kind, src=torch.where(is_node, implied_id, torch.where(is_edge, choice["src"], none)),
+                      dst=torch.where(is_node, implied_id, torch.where(is_edge, choice["dst"], none)),
+                      proc_type=torch.where(is_node, choice["proc_type"], none),
+                      outlet=torch.where(is_edge, choice["outlet"], none),
+                      inlet=torch.where(is_edge, choice["inlet"], none),
+                      track=torch.where(is_node, choice["track"] - 1, none),
+                      params=tokens.params[:, 1:], param_mask=tokens.param_mask[:, 1:], gain=tokens.gain[:, 1:])
+
     @staticmethod
     def targets(tokens: Tokens) -> Dict[str, Tensor]:
         """Next-token targets ``[B, L - 1]`` per head (``-100`` where a field does not apply)."""

@@ -1,0 +1,198 @@
+"""The strategy comparison of Table 2 (Lee et al., 2023) as one command.
+
+:func:`run` generates (or reuses) the preset's dataset, trains each requested
+system (or loads a checkpoint), and evaluates it on the seen and unseen
+validation sets with the metrics of :mod:`graphfx.metrics`. A *system* is a
+registered decoder plus the estimator options that make the paper's rows:
+``no_latent`` (➁, latents zeroed) and ``<decoder>+source`` (➃, the dry source
+given to the encoder).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from graphfx.datasets import GraphFXDataset
+from graphfx.errors import GraphFXError
+from graphfx.metrics import (invalid_rate, mss_between_graphs, node_type_iou, parameter_loss, summarize,
+                             token_error_rates, with_default_params)
+from graphfx.provenance import git_revision, hardware
+from graphfx.synth.generate import DatasetSpec, generate
+from graphfx.tokens import NODE, Tokens, tokens_to_graph
+from graphfx.train import PRESETS, collate, estimator_config, load_estimator, train
+
+#: Metric columns, in the order of the paper's Table 2.
+COLUMNS = ("node_error_rate", "edge_error_rate", "invalid_rate", "invalid_rate_unconstrained", "iou",
+           "mss_default", "parameter_loss", "mss_oracle", "mss_full")
+#: Short column titles for terminal tables.
+TITLES = {"node_error_rate": "node err", "edge_error_rate": "edge err", "invalid_rate": "invalid",
+          "invalid_rate_unconstrained": "inv. free", "iou": "IOU", "mss_default": "MSS-def",
+          "parameter_loss": "param", "mss_oracle": "MSS-orc", "mss_full": "MSS-full"}
+#: The paper's Table 2 (singing; seen set for ➂, unseen otherwise), for reference only.
+PAPER_SINGING = {
+    "no_latent": (.502, .014, 0, None, .365, .116, .200, .095, .107),
+    "tokengt (seen)": (.215, .007, 0, None, .839, .044, .120, .056, .058),
+    "tokengt (unseen)": (.242, .009, 0, None, .800, .054, .125, .057, .059),
+    "tokengt+source": (.169, .011, 0, None, .906, .034, .123, .054, .052),
+    "node_by_node": (.267, .052, .072, None, .742, .064, .142, .065, .066),
+    "single_stage": (.249, .020, .002, None, .799, .053, .168, None, .070),
+}
+
+
+@dataclass(frozen=True)
+class System:
+    """One row of the comparison."""
+
+    label: str
+    decoder: str
+    latent: str = "audio"
+    condition_on_source: bool = False
+
+
+def system(label: str) -> System:
+    """``tokengt``, ``no_latent`` (tokengt without latents) or ``NAME+source``, for any registered NAME."""
+    if label == "no_latent":
+        return System(label, "tokengt", latent="zero")
+    if label.endswith("+source"):
+        return System(label, label[:-len("+source")], condition_on_source=True)
+    return System(label, label)
+
+
+def default_systems() -> List[str]:
+    """The full comparison: every registered decoder, plus no_latent and tokengt+source."""
+    from graphfx.decoders import registry
+
+    names = registry.list_decoders()
+    rows = ["no_latent", "tokengt", "tokengt+source"] + [n for n in names if n != "tokengt"]
+    return rows
+
+
+def dataset_for(preset: str, task: str, root: str) -> str:
+    """Generates (or resumes) the dataset of a preset; returns its directory."""
+    chosen = PRESETS[preset]
+    path = os.path.join(root, f"data-{task}-{preset}")
+    spec = DatasetSpec(task, num_train=chosen.num_train, num_val=chosen.num_val, sample_rate=chosen.sample_rate,
+                       num_samples=round(chosen.seconds * chosen.sample_rate))
+    generate(path, spec)
+    return path
+
+
+def train_system(row: System, preset: str, data_dir: str, run_dir: str,
+                 on_step: Optional[Callable[[int, Dict[str, float]], None]] = None) -> str:
+    """Trains (or resumes) one system on the dataset; returns its checkpoint."""
+    data = GraphFXDataset(data_dir, "train")
+    chosen = PRESETS[preset]
+    config = estimator_config(chosen, data.meta["task"], row.decoder, latent=row.latent,
+                              condition_on_source=row.condition_on_source)
+    config.encoder.update(sample_rate=data.sample_rate)
+    if row.condition_on_source:
+        config.encoder["in_channels"] = 2 + len(data.meta["tracks"])
+    return train(data_dir, run_dir, config, chosen.train, on_step=on_step)
+
+
+def evaluate(model, data_dir: str, split: str, batch_size: int = 8) -> Dict[str, tuple]:
+    """Every metric of :data:`COLUMNS` on one validation split: ``{metric: (mean, 95% CI half-width)}``."""
+    dataset = GraphFXDataset(data_dir, split)
+    if len(dataset) == 0:
+        raise GraphFXError(f"the {split!r} split of {data_dir} is empty")
+    rate, tracks = dataset.sample_rate, dataset.meta["tracks"]
+    rows: List[Dict[str, float]] = []
+    model.eval()
+    for start in range(0, len(dataset), batch_size):
+        batch = collate([dataset[i] for i in range(start, min(len(dataset), start + batch_size))])
+        rows += _evaluate_batch(model, batch, rate, tracks)
+    return summarize(rows)
+
+
+@torch.no_grad()
+def _evaluate_batch(model, batch, sample_rate: int, track_names: Sequence[str]) -> List[Dict[str, float]]:
+    decoder = model.decoder
+    latents = model.latents(batch["reference"], batch["dry"])
+    tokens: Tokens = batch["tokens"]
+    truth = batch["graphs"]
+    dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(track_names)}
+    estimates = decoder.generate(latents, constrained=True, sample_rate=sample_rate)
+    free = decoder.generate(latents, constrained=False, sample_rate=sample_rate)
+    predicted = decoder.predict_next(latents, tokens) if hasattr(decoder, "predict_next") else None
+    params = decoder.estimate_params(latents, tokens)
+    with_estimates = replace(tokens, params=params.to(tokens.params.dtype))
+    oracle = [tokens_to_graph(_example(with_estimates, i), sample_rate) for i in range(len(truth))]
+    mss_default = mss_between_graphs([with_default_params(g) for g in truth],
+                                     [with_default_params(g) for g in estimates], dry, sample_rate)
+    mss_oracle = mss_between_graphs(truth, oracle, dry, sample_rate)
+    mss_full = mss_between_graphs(truth, estimates, dry, sample_rate)
+    mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
+    rows = []
+    for i, g in enumerate(truth):
+        row = {"invalid_rate": invalid_rate([estimates[i]]), "invalid_rate_unconstrained": invalid_rate([free[i]]),
+               "iou": node_type_iou(g, estimates[i]),
+               "parameter_loss": parameter_loss(params[i], tokens.params[i].to(params.dtype), mask[i]),
+               "mss_default": float(mss_default[i]), "mss_oracle": float(mss_oracle[i]),
+               "mss_full": float(mss_full[i])}
+        if predicted is not None:  # predictions for positions 1 .. L-1
+            row.update(token_error_rates(_example(predicted, i), _example(tokens, i, start=1)))
+        rows.append(row)
+    return rows
+
+
+def _example(tokens: Tokens, i: int, start: int = 0) -> Tokens:
+    """Example ``i`` of a token batch, from position ``start``."""
+    return Tokens(**{k: v[i, start:] for k, v in tokens.as_dict().items()})
+
+
+def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoint: Optional[str] = None,
+        data_dir: Optional[str] = None, status: Callable[[str], None] = print,
+        on_step: Optional[Callable[[int, Dict[str, float]], None]] = None) -> Dict:
+    """Runs the comparison and writes ``results.json`` and ``results.md`` into ``out_dir``."""
+    os.makedirs(out_dir, exist_ok=True)
+    started = time.time()
+    if data_dir is None:
+        status(f"dataset: generating or reusing the {preset} {task} set")
+        data_dir = dataset_for(preset, task, out_dir)
+    results = {"preset": preset, "task": task, "data": os.path.abspath(data_dir), "git": git_revision(),
+               "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "systems": {}}
+    for label in labels:
+        row = system(label)
+        if checkpoint is not None:
+            path = checkpoint
+        else:
+            status(f"{label}: training ({preset} preset)")
+            path = train_system(row, preset, data_dir, os.path.join(out_dir, "runs", label.replace("+", "_")),
+                                on_step)
+        model = load_estimator(path)
+        status(f"{label}: evaluating")
+        results["systems"][label] = {split: evaluate(model, data_dir, split) for split in ("seen", "unseen")}
+    results["seconds"] = round(time.time() - started, 1)
+    _write(out_dir, results)
+    return results
+
+
+def _write(out_dir: str, results: Dict) -> None:
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    lines = [f"# graphfx bench: {results['task']}, {results['preset']} preset", "",
+             f"git {results['git']}, {results['hardware']['cpu_model']}, {results['seconds']} s", "",
+             "| system | split | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    for label, splits in results["systems"].items():
+        for split, metrics in splits.items():
+            cells = [_cell(metrics.get(c)) for c in COLUMNS]
+            lines.append(f"| {label} | {split} | " + " | ".join(cells) + " |")
+    if results["task"] == "singing":
+        lines += ["", "Paper, Table 2 (singing; quoted for reference, not measured here):", "",
+                  "| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+        for label, values in PAPER_SINGING.items():
+            lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in values) + " |")
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    mean, half = value
+    return f"{mean:.3f}" if half != half else f"{mean:.3f} ± {half:.3f}"  # NaN half-width: one example
