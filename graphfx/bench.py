@@ -118,7 +118,8 @@ def _evaluate_batch(model, batch, sample_rate: int, track_names: Sequence[str]) 
     dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(track_names)}
     estimates = decoder.generate(latents, constrained=True, sample_rate=sample_rate)
     free = decoder.generate(latents, constrained=False, sample_rate=sample_rate)
-    predicted = decoder.predict_next(latents, tokens) if hasattr(decoder, "predict_next") else None
+    predict = getattr(decoder, "predict_next", None)  # decoders without per-token fields have none
+    predicted = predict(latents, tokens) if predict is not None else None
     params = decoder.estimate_params(latents, tokens)
     with_estimates = replace(tokens, params=params.to(tokens.params.dtype))
     oracle = [tokens_to_graph(_example(with_estimates, i), sample_rate) for i in range(len(truth))]

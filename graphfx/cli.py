@@ -353,7 +353,8 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
     for label, splits in results["systems"].items():
         for split, metrics in splits.items():
             table.add_row(label, split, *(f"{metrics[c][0]:.3f}" if c in metrics else "-" for c in benchmark.COLUMNS))
-    console.print(table)
+    # A log file or a pipe gets the whole table rather than 80 columns of ellipses.
+    (console if console.is_terminal else Console(width=150)).print(table)
     console.print(f"wrote {out_dir}/results.json and {out_dir}/results.md; "
                   f"TensorBoard: tensorboard --logdir {out_dir}/runs --host 127.0.0.1")
 

@@ -27,7 +27,7 @@ def log_examples(writer: SummaryWriter, model, batch: Dict, step: int, sample_ra
     device = next(model.parameters()).device
     with torch.no_grad():
         graphs = model.estimate(reference.to(device), dry.to(device), sample_rate=sample_rate)
-        mels = model.encoder.mel(reference.to(device)).cpu()  # [n, C, mels, frames]
+        mels = model.encoder.mel(model.encoder_input(reference.to(device), dry.to(device))).cpu()  # [n, C, mels, T']
     model.train()
     for i, (truth, estimate) in enumerate(zip(batch["graphs"][:count], graphs)):
         sounds = {"reference": reference[i], "dry": dry[i].sum(0, keepdim=True).expand(2, -1)}

@@ -53,10 +53,13 @@ class BlindEstimator(nn.Module):
         self.encoder = ReferenceEncoder(EncoderConfig(**config.encoder))
         self.decoder = registry.create(config.decoder, **config.decoder_config)
 
+    def encoder_input(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
+        """What the encoder sees: the reference, with the dry tracks stacked on the channel axis for ➃."""
+        return torch.cat([reference, dry], dim=1) if self.config.condition_on_source else reference
+
     def latents(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
         """``[B, 2, T]`` reference (and ``[B, K, T]`` dry tracks) -> ``[B, Q, D]``."""
-        audio = torch.cat([reference, dry], dim=1) if self.config.condition_on_source else reference
-        z = self.encoder(audio)
+        z = self.encoder(self.encoder_input(reference, dry))
         return torch.zeros_like(z) if self.config.latent == "zero" else z
 
     def forward(self, reference: Tensor, tokens: Tokens, dry: Optional[Tensor] = None) -> Dict[str, Tensor]:

@@ -1,0 +1,79 @@
+"""Baseline ➅ of Table 2: token-by-token, single-stage decoding (types and parameters in one pass).
+
+Lee et al., "Blind Estimation of Audio Processing Graph" (ICASSP 2023), Section 4,
+"Blind estimation strategy comparison": "we decoded the node/edge parameters along
+with the categorical types. Since the transformer only has access to the decoded
+intermediate graph, its parameter estimation performance was much worse than the
+two-stage approach".
+
+Same as :class:`~graphfx.decoders.tokengt.TokenGTDecoder` (subclassed): the
+backbone, the token sequence, the prototype heads and their cross-entropies, the
+greedy (optionally constrained) prototype decoding, the parameter head's shape
+(``param_head``, sigmoid, masked to the node type's parameters) and the L1 loss.
+
+What differs: there is no second stage (no bidirectional pass, the task token is
+never used). The parameter head reads the **causal** outputs: the output at token
+``t`` predicts, beside the categorical fields of token ``t + 1``, the normalized
+parameters of token ``t + 1`` (so it sees only the graph decoded so far, not the
+type of the node it parameterizes; the type only selects which slots are used).
+:meth:`estimate_params` is this single causal pass, teacher-forced on the given
+prototype; :meth:`loss` takes both losses from one pass. Parameters are not fed
+back as inputs (the token embedding has no parameter field), so the parameters
+that :meth:`generate` attaches, read from one causal pass over the decoded
+tokens, are exactly those predicted at each decoding step.
+
+Edge gains are not estimated (decoded edges have gain 1), as in ``tokengt``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict
+
+import torch
+from torch import Tensor
+
+from graphfx import catalog
+from graphfx.decoders.registry import register
+from graphfx.decoders.tokengt import TokenGTDecoder, _cross_entropy, _to_device
+from graphfx.tokens import NODE, Tokens
+
+
+@register("single_stage")
+class SingleStageDecoder(TokenGTDecoder):
+    """Token-by-token decoder predicting types and parameters in one autoregressive pass (Table 2, ➅).
+
+    Args:
+        config: a :class:`SingleStageDecoder.Config` (the fields and presets of
+            :class:`TokenGTDecoder.Config`).
+    """
+
+    @dataclass
+    class Config(TokenGTDecoder.Config):
+        """Same fields and presets (``paper``/``small``/``tiny``) as :class:`TokenGTDecoder.Config`."""
+
+    def params_from_causal(self, h: Tensor, tokens: Tokens) -> Tensor:
+        """Parameters ``[B, L, P]`` of each token from the causal output ``h [B, L, D]`` of the token before it."""
+        pred = torch.sigmoid(self.param_head(h[:, :-1]))                          # (B, L - 1, P): of token t + 1
+        pred = torch.cat([pred.new_zeros(pred.shape[0], 1, pred.shape[2]), pred], dim=1)  # (B, L, P)
+        node_type = torch.where(tokens.kind == NODE, tokens.proc_type + 1, torch.zeros_like(tokens.proc_type))
+        return pred * self.type_param_mask[node_type.clamp(0, len(catalog.NODE_TYPES))]
+
+    def loss(self, latents: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
+        """Teacher-forced prototype cross-entropies and parameter L1, from one causal pass."""
+        tokens = _to_device(tokens, latents.device)
+        h = self.backbone(latents, tokens, causal=True)                           # (B, L, D)
+        logits = self.head_logits(h[:, :-1])                                      # predicts t + 1
+        losses = {name: _cross_entropy(logits[name], target, self.config.label_smoothing)
+                  for name, target in self.targets(tokens).items()}
+        pred = self.params_from_causal(h, tokens)                                 # (B, L, P)
+        mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
+        losses["params"] = ((pred - tokens.params.to(pred.dtype)).abs()[mask].mean() if mask.any()
+                            else pred.sum() * 0.0)
+        prototype = sum(v for k, v in losses.items() if k != "params")
+        losses["loss"] = prototype + self.config.param_weight * losses["params"]
+        return losses
+
+    def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
+        """Single-pass (causal, teacher-forced) normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]."""
+        tokens = _to_device(tokens, latents.device)
+        return self.params_from_causal(self.backbone(latents, tokens, causal=True), tokens)
