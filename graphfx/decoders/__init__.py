@@ -5,7 +5,9 @@
   ``graphfx.decoders`` entry-point group for third-party decoders.
 - :mod:`graphfx.decoders.constraints`: :class:`DecodingConstraints`, logit masks that make every decoded
   graph valid.
-- :mod:`graphfx.decoders.tokengt`: the proposed token-by-token TokenGT decoder (``"tokengt"``).
+- :mod:`graphfx.decoders.tokengt`: the proposed token-by-token TokenGT decoder (``"tokengt"``, ➂).
+- :mod:`graphfx.decoders.node_by_node`: the DeepGMG-style node-by-node baseline (``"node_by_node"``, ➄).
+- :mod:`graphfx.decoders.single_stage`: types and parameters in one autoregressive pass (``"single_stage"``, ➅).
 
 Decoder modules are imported on the first registry lookup, so ``import graphfx.decoders`` stays light.
 """
