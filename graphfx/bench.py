@@ -55,9 +55,11 @@ class System:
 
 
 def system(label: str) -> System:
-    """``tokengt``, ``no_latent`` (tokengt without latents) or ``NAME+source``, for any registered NAME."""
+    """``tokengt``, ``autoencoder`` (➀), ``no_latent`` (➁) or ``NAME+source`` (➃), for any registered NAME."""
     if label == "no_latent":
         return System(label, "tokengt", latent="zero")
+    if label == "autoencoder":
+        return System(label, "tokengt", latent="graph")
     if label.endswith("+source"):
         return System(label, label[:-len("+source")], condition_on_source=True)
     return System(label, label)
@@ -68,7 +70,7 @@ def default_systems() -> List[str]:
     from graphfx.decoders import registry
 
     names = registry.list_decoders()
-    rows = ["no_latent", "tokengt", "tokengt+source"] + [n for n in names if n != "tokengt"]
+    rows = ["autoencoder", "no_latent", "tokengt", "tokengt+source"] + [n for n in names if n != "tokengt"]
     return rows
 
 
@@ -112,8 +114,8 @@ def evaluate(model, data_dir: str, split: str, batch_size: int = 8) -> Dict[str,
 @torch.no_grad()
 def _evaluate_batch(model, batch, sample_rate: int, track_names: Sequence[str]) -> List[Dict[str, float]]:
     decoder = model.decoder
-    latents = model.latents(batch["reference"], batch["dry"])
     tokens: Tokens = batch["tokens"]
+    latents = model.latents(batch["reference"], batch["dry"], tokens)
     truth = batch["graphs"]
     dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(track_names)}
     estimates = decoder.generate(latents, constrained=True, sample_rate=sample_rate)

@@ -25,9 +25,12 @@ def log_examples(writer: SummaryWriter, model, batch: Dict, step: int, sample_ra
     model.eval()
     reference, dry = batch["reference"][:count], batch["dry"][:count]
     device = next(model.parameters()).device
+    tokens = _first(batch["tokens"], count, device)
     with torch.no_grad():
-        graphs = model.estimate(reference.to(device), dry.to(device), sample_rate=sample_rate)
-        mels = model.encoder.mel(model.encoder_input(reference.to(device), dry.to(device))).cpu()  # [n, C, mels, T']
+        graphs = model.estimate(reference.to(device), dry.to(device), tokens=tokens, sample_rate=sample_rate)
+        audio_encoder = hasattr(model.encoder, "mel")  # the autoencoder (➀) reads graphs, not audio
+        mels = model.encoder.mel(model.encoder_input(reference.to(device), dry.to(device))).cpu() \
+            if audio_encoder else None  # [n, C, mels, T']
     model.train()
     for i, (truth, estimate) in enumerate(zip(batch["graphs"][:count], graphs)):
         sounds = {"reference": reference[i], "dry": dry[i].sum(0, keepdim=True).expand(2, -1)}
@@ -41,9 +44,15 @@ def log_examples(writer: SummaryWriter, model, batch: Dict, step: int, sample_ra
         figure = _graphs_figure(truth, estimate)
         if figure is not None:
             writer.add_figure(f"example{i}/graphs", figure, step)
+        if mels is None:
+            continue
         mel = mels[i, 0]
         writer.add_image(f"example{i}/mel", ((mel - mel.min()) / (mel.max() - mel.min() + 1e-9)).flip(0)[None],
                          step)
+
+
+def _first(tokens, count: int, device):
+    return type(tokens)(**{k: v[:count].to(device) for k, v in tokens.as_dict().items()})
 
 
 def log_hparams(writer: SummaryWriter, config: Dict, metrics: Dict[str, float]) -> None:

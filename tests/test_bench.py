@@ -9,6 +9,7 @@ from graphfx.cli import main
 def test_systems_of_the_comparison():
     assert system("no_latent").latent == "zero" and system("no_latent").decoder == "tokengt"
     assert system("tokengt+source").condition_on_source and system("tokengt+source").decoder == "tokengt"
+    assert system("autoencoder").latent == "graph"
 
 
 def test_bench_smoke_end_to_end(tmp_path):

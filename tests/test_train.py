@@ -50,3 +50,21 @@ def test_broken_checkpoints_are_clear_errors(tmp_path):
     torch.save({"format": "something else"}, str(bad))
     with pytest.raises(CheckpointError, match="not a graphfx checkpoint"):
         load_checkpoint(str(bad))
+
+
+def test_autoencoder_reads_the_graph_not_the_audio(tiny_dataset, tmp_path):
+    from graphfx.datasets import GraphFXDataset
+    from graphfx.train import collate
+
+    config = estimator_config(PRESETS["smoke"], "singing", "tokengt", latent="graph")
+    path = train(tiny_dataset, str(tmp_path / "ae"), config, TrainConfig(steps=2, batch_size=3, warmup=1,
+                                                                          log_every=1, checkpoint_every=2))
+    model = load_estimator(path)
+    batch = collate([GraphFXDataset(tiny_dataset, "seen")[i] for i in range(2)])
+    silent = torch.zeros_like(batch["reference"])
+    z_true = model.latents(batch["reference"], tokens=batch["tokens"])
+    assert torch.equal(z_true, model.latents(silent, tokens=batch["tokens"]))  # the audio is ignored
+    with pytest.raises(ValueError, match="ground-truth graph"):
+        model.latents(batch["reference"])
+    for g in model.estimate(batch["reference"], tokens=batch["tokens"], sample_rate=16000, max_tokens=64):
+        g.validate()

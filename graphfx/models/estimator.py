@@ -3,8 +3,10 @@
 Fig. 3 of Lee et al. (2023): the reference ``y`` is encoded into latents
 ``z``; a decoder reconstructs the prototype graph from ``z`` token by token,
 then estimates its parameters. Options give the paper's Table 2 variants:
-``latent="zero"`` is the no-latent lower bound (➁), ``condition_on_source``
-feeds the dry source to the encoder next to the reference (➃).
+``latent="zero"`` is the no-latent lower bound (➁), ``latent="graph"`` the
+autoencoding upper bound (➀: a TokenGT graph encoder reads the ground-truth
+graph instead of the audio), ``condition_on_source`` feeds the dry source to
+the encoder next to the reference (➃).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 from graphfx.decoders import registry
 from graphfx.graph import AudioGraph
 from graphfx.models.encoder import EncoderConfig, ReferenceEncoder
+from graphfx.models.graph_encoder import GraphEncoder, GraphEncoderConfig
 from graphfx.tokens import Tokens
 
 
@@ -28,7 +31,8 @@ class EstimatorConfig:
         decoder: registered decoder name (``graphfx decoders`` lists them).
         decoder_config: overrides of the decoder's ``Config`` fields.
         encoder: the reference encoder's fields (see :class:`EncoderConfig`).
-        latent: ``"audio"`` (the reference encoder) or ``"zero"`` (latents set to 0).
+        latent: ``"audio"`` (the reference encoder), ``"zero"`` (latents set to 0) or
+            ``"graph"`` (the ground-truth graph, through :class:`GraphEncoder`).
         condition_on_source: also give the encoder the dry source tracks.
     """
 
@@ -47,30 +51,37 @@ class BlindEstimator(nn.Module):
 
     def __init__(self, config: EstimatorConfig):
         super().__init__()
-        if config.latent not in ("audio", "zero"):
-            raise ValueError(f"latent must be 'audio' or 'zero', got {config.latent!r}")
+        if config.latent not in ("audio", "zero", "graph"):
+            raise ValueError(f"latent must be 'audio', 'zero' or 'graph', got {config.latent!r}")
         self.config = config
-        self.encoder = ReferenceEncoder(EncoderConfig(**config.encoder))
+        audio = EncoderConfig(**config.encoder)
+        # Only the encoder in use is built, so that DDP sees no unused parameters.
+        self.encoder = (GraphEncoder(GraphEncoderConfig(audio.d_model, num_queries=audio.num_queries))
+                        if config.latent == "graph" else ReferenceEncoder(audio))
         self.decoder = registry.create(config.decoder, **config.decoder_config)
 
     def encoder_input(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
         """What the encoder sees: the reference, with the dry tracks stacked on the channel axis for ➃."""
         return torch.cat([reference, dry], dim=1) if self.config.condition_on_source else reference
 
-    def latents(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
-        """``[B, 2, T]`` reference (and ``[B, K, T]`` dry tracks) -> ``[B, Q, D]``."""
+    def latents(self, reference: Tensor, dry: Optional[Tensor] = None, tokens: Optional[Tokens] = None) -> Tensor:
+        """``[B, 2, T]`` reference (and ``[B, K, T]`` dry tracks; the true ``tokens`` for ➀) -> ``[B, Q, D]``."""
+        if self.config.latent == "graph":
+            if tokens is None:
+                raise ValueError("the autoencoder needs the ground-truth graph tokens")
+            return self.encoder(tokens)
         z = self.encoder(self.encoder_input(reference, dry))
         return torch.zeros_like(z) if self.config.latent == "zero" else z
 
     def forward(self, reference: Tensor, tokens: Tokens, dry: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Teacher-forced losses of both stages for a batch (``forward`` so that DDP syncs gradients)."""
-        return self.decoder.loss(self.latents(reference, dry), tokens)
+        return self.decoder.loss(self.latents(reference, dry, tokens), tokens)
 
     loss = forward
 
     @torch.no_grad()
-    def estimate(self, reference: Tensor, dry: Optional[Tensor] = None, *, constrained: bool = True,
-                 sample_rate: int = 44100, max_tokens: int = 256) -> List[AudioGraph]:
+    def estimate(self, reference: Tensor, dry: Optional[Tensor] = None, *, tokens: Optional[Tokens] = None,
+                 constrained: bool = True, sample_rate: int = 44100, max_tokens: int = 256) -> List[AudioGraph]:
         """Decodes one graph (with parameters) per reference."""
-        return self.decoder.generate(self.latents(reference, dry), constrained=constrained,
+        return self.decoder.generate(self.latents(reference, dry, tokens), constrained=constrained,
                                      sample_rate=sample_rate, max_tokens=max_tokens)
