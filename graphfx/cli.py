@@ -293,10 +293,12 @@ def decoders():
 @click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
 @click.option("--lr", type=float, default=None, help="Override the preset's peak learning rate.")
 @click.option("--no-latent", is_flag=True, help="Zero the latents (the paper's lower bound ➁).")
+@click.option("--autoencoder", is_flag=True, help="Encode the true graph instead of the audio (sanity check ➀).")
 @click.option("--source-conditioning", is_flag=True, help="Give the encoder the dry source too (➃).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @user_errors
-def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, source_conditioning, device):
+def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, autoencoder, source_conditioning,
+          device):
     """Train a blind estimator on a generated dataset (resumable; DDP under torchrun)."""
     from dataclasses import replace
 
@@ -305,7 +307,10 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
 
     meta = read_meta(data_dir)
     chosen = PRESETS[preset]
-    config = estimator_config(chosen, meta["task"], decoder, latent="zero" if no_latent else "audio",
+    if no_latent and autoencoder:
+        raise click.UsageError("--no-latent and --autoencoder exclude each other")
+    latent = "zero" if no_latent else ("graph" if autoencoder else "audio")
+    config = estimator_config(chosen, meta["task"], decoder, latent=latent,
                               condition_on_source=source_conditioning)
     config.encoder.update(sample_rate=meta["sample_rate"])
     if source_conditioning:
