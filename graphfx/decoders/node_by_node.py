@@ -154,12 +154,7 @@ class NodeByNodeDecoder(TokenGTDecoder):
             zero = h.sum() * 0.0
             losses.update(endpoint=zero, direction=zero, outlet=zero, inlet=zero)
         pred = self.estimate_params(latents, tokens)                               # (B, L, P), inherited
-        mask = tokens.param_mask & is_node[..., None]
-        losses["params"] = ((pred - tokens.params.to(pred.dtype)).abs()[mask].mean() if mask.any()
-                            else pred.sum() * 0.0)
-        prototype = sum(v for k, v in losses.items() if k != "params")
-        losses["loss"] = prototype + self.config.param_weight * losses["params"]
-        return losses
+        return self.add_param_loss(losses, pred, tokens)
 
     # --- generation ----------------------------------------------------------------------------------------------
     @torch.no_grad()

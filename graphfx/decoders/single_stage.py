@@ -66,12 +66,7 @@ class SingleStageDecoder(TokenGTDecoder):
         losses = {name: _cross_entropy(logits[name], target, self.config.label_smoothing)
                   for name, target in self.targets(tokens).items()}
         pred = self.params_from_causal(h, tokens)                                 # (B, L, P)
-        mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
-        losses["params"] = ((pred - tokens.params.to(pred.dtype)).abs()[mask].mean() if mask.any()
-                            else pred.sum() * 0.0)
-        prototype = sum(v for k, v in losses.items() if k != "params")
-        losses["loss"] = prototype + self.config.param_weight * losses["params"]
-        return losses
+        return self.add_param_loss(losses, pred, tokens)
 
     def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
         """Single-pass (causal, teacher-forced) normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]."""

@@ -121,6 +121,11 @@ class TokenGTDecoder(GraphDecoder):
         for name, target in targets.items():
             losses[name] = _cross_entropy(logits[name], target, self.config.label_smoothing)
         pred = self.estimate_params(latents, tokens)                             # (B, L, P)
+        return self.add_param_loss(losses, pred, tokens)
+
+    def add_param_loss(self, losses: Dict[str, Tensor], pred: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
+        """Adds the L1 loss of predicted normalized parameters ``pred`` ``[B, L, P]`` on node tokens,
+        and the total ``loss`` (prototype losses + ``param_weight`` * parameter loss)."""
         mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
         losses["params"] = ((pred - tokens.params.to(pred.dtype)).abs()[mask].mean() if mask.any()
                             else pred.sum() * 0.0)
