@@ -152,6 +152,11 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
         data_dir: Optional[str] = None, status: Callable[[str], None] = print,
         on_step: Optional[Callable[[int, Dict[str, float]], None]] = None) -> Dict:
     """Runs the comparison and writes ``results.json`` and ``results.md`` into ``out_dir``."""
+    from graphfx.decoders import registry
+
+    rows = [system(label) for label in labels]
+    for row in rows:  # an unknown name fails now, not after the dataset and the first trainings
+        registry.get(row.decoder)
     os.makedirs(out_dir, exist_ok=True)
     started = time.time()
     if data_dir is None:
@@ -159,8 +164,7 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
         data_dir = dataset_for(preset, task, out_dir)
     results = {"preset": preset, "task": task, "data": os.path.abspath(data_dir), "git": git_revision(),
                "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "systems": {}}
-    for label in labels:
-        row = system(label)
+    for label, row in zip(labels, rows):
         if checkpoint is not None:
             path = checkpoint
         else:
