@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 
 import click
@@ -317,15 +318,18 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
         config.encoder["in_channels"] = 2 + len(meta["tracks"])
     overrides = {k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("lr", lr)) if v is not None}
     train_config = replace(chosen.train, **overrides)
-    console.print(f"training [bold]{decoder}[/bold] ({preset} preset, {train_config.steps} steps) on {data_dir}; "
-                  f"watch it with: tensorboard --logdir {out_dir} --host 127.0.0.1")
+    leader = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
+    if leader:
+        console.print(f"training [bold]{decoder}[/bold] ({preset} preset, {train_config.steps} steps) on {data_dir}; "
+                      f"watch it with: tensorboard --logdir {out_dir} --host 127.0.0.1")
 
     def report(step, losses):
         console.print(f"step {step:>6}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()), highlight=False,
                       soft_wrap=True)
 
     path = run_training(data_dir, out_dir, config, train_config, device=device, on_step=report)
-    console.print(f"wrote {path}")
+    if leader:
+        console.print(f"wrote {path}")
 
 
 @main.command()

@@ -68,3 +68,17 @@ def test_autoencoder_reads_the_graph_not_the_audio(tiny_dataset, tmp_path):
         model.latents(batch["reference"])
     for g in model.estimate(batch["reference"], tokens=batch["tokens"], sample_rate=16000, max_tokens=64):
         g.validate()
+
+
+def test_distributed_training_with_torchrun_on_cpu(tiny_dataset, tmp_path):
+    """Two processes (gloo) through PyTorch's own launcher; rank 0 writes the checkpoint."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+                             "graphfx.cli", "train", "--data", tiny_dataset, "--out", str(run), "--preset", "smoke",
+                             "--steps", "2", "--batch-size", "2"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert load_checkpoint(str(run / "checkpoint.pt"))["step"] == 2
+    assert result.stdout.count("wrote ") == 1
