@@ -1,30 +1,18 @@
 """The node-by-node (DeepGMG-style) baseline decoder, Table 2 ➄ (tiny preset, random latents)."""
-import random
-
 import pytest
 import torch
 
 from graphfx.decoders import create, list_decoders
 from graphfx.decoders.node_by_node import NodeByNodeDecoder
 from graphfx.graph import AudioGraph
-from graphfx.synth.prototype import PrototypeConfig, sample_prototype
-from graphfx.tokens import graph_to_tokens, pad_tokens
+
+from decoder_helpers import overfit, prototype_batch
 
 HEADS = {"loss", "add_node", "track", "add_edge", "endpoint", "direction", "outlet", "inlet", "params"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(seeds=(0, 1), drums=False):
-    inputs = ["kick", "snare"] if drums else ["in"]
-    graphs = [sample_prototype(random.Random(s), PrototypeConfig(max_nodes=24), inputs) for s in seeds]
-    return pad_tokens([graph_to_tokens(g) for g in graphs])
+    return prototype_batch(seeds, drums)[1]
 
 
 def _decoder(**overrides):
@@ -41,18 +29,7 @@ def test_registered_with_presets():
 
 
 def test_loss_is_finite_and_decreases():
-    decoder = _decoder()
-    tokens = _batch()
-    latents = torch.randn(2, 1, decoder.config.d_model)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=3e-3)
-    history = []
-    for _ in range(40):
-        losses = decoder.loss(latents, tokens)
-        assert set(losses) == HEADS and all(torch.isfinite(v) for v in losses.values())
-        optimizer.zero_grad()
-        losses["loss"].backward()
-        optimizer.step()
-        history.append(losses["loss"].item())
+    history = overfit(_decoder(), _batch(), 40, HEADS)
     assert history[-1] < 0.7 * history[0]
 
 

@@ -13,22 +13,11 @@ from graphfx.models.backbone import Backbone, BackboneConfig, node_id_table
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 from graphfx.tokens import NODE, graph_to_tokens, pad_tokens
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared: small ops are faster on one thread anyway
-    yield
-    torch.set_num_threads(threads)
+from decoder_helpers import overfit, prototype_batch
 
 
 def _batch(seeds=(0, 1), drums=False):
-    graphs = []
-    for seed in seeds:
-        rng = random.Random(seed)
-        inputs = ["kick", "snare"] if drums else ["in"]
-        graphs.append(sample_prototype(rng, PrototypeConfig(max_nodes=24), inputs))
-    return graphs, pad_tokens([graph_to_tokens(g) for g in graphs])
+    return prototype_batch(seeds, drums)
 
 
 def _decoder(**overrides):
@@ -45,19 +34,8 @@ def test_presets_sizes():
 
 
 def test_loss_is_finite_and_decreases_when_overfitting():
-    decoder = _decoder()
-    _, tokens = _batch()
-    latents = torch.randn(2, 1, decoder.config.d_model)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=3e-3)
-    history = []
-    for _ in range(60):
-        losses = decoder.loss(latents, tokens)
-        assert set(losses) == {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params"}
-        assert all(torch.isfinite(v) for v in losses.values())
-        optimizer.zero_grad()
-        losses["loss"].backward()
-        optimizer.step()
-        history.append(losses["loss"].item())
+    heads = {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params"}
+    history = overfit(_decoder(), _batch()[1], 60, heads)
     assert history[-1] < 0.6 * history[0]
 
 
