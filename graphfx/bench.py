@@ -151,19 +151,24 @@ def _example(tokens: Tokens, i: int, start: int = 0) -> Tokens:
 def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoint: Optional[str] = None,
         data_dir: Optional[str] = None, status: Callable[[str], None] = print,
         on_step: Optional[Callable[[int, Dict[str, float]], None]] = None) -> Dict:
-    """Runs the comparison and writes ``results.json`` and ``results.md`` into ``out_dir``."""
+    """Runs the comparison and writes ``results.json`` and ``results.md`` into ``out_dir``.
+
+    Results are written after every system and merged with those already in ``out_dir`` for the same
+    preset and task, so a comparison can be split over several commands (or machines) sharing one folder.
+    Returns the merged results.
+    """
     from graphfx.decoders import registry
 
     rows = [system(label) for label in labels]
     for row in rows:  # an unknown name fails now, not after the dataset and the first trainings
         registry.get(row.decoder)
     os.makedirs(out_dir, exist_ok=True)
-    started = time.time()
     if data_dir is None:
         status(f"dataset: generating or reusing the {preset} {task} set")
         data_dir = dataset_for(preset, task, out_dir)
+    started = time.time()
     results = {"preset": preset, "task": task, "data": os.path.abspath(data_dir), "git": git_revision(),
-               "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "systems": {}}
+               "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "systems": {}, "seconds": {}}
     for label, row in zip(labels, rows):
         if checkpoint is not None:
             path = checkpoint
@@ -174,16 +179,35 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
         model = load_estimator(path)
         status(f"{label}: evaluating")
         results["systems"][label] = {split: evaluate(model, data_dir, split) for split in ("seen", "unseen")}
-    results["seconds"] = round(time.time() - started, 1)
-    _write(out_dir, results)
-    return results
+        results["seconds"][label] = round(time.time() - started, 1)
+        started = time.time()
+        merged = _write(out_dir, results)  # after every system, so a long comparison keeps what it measured
+    return merged
 
 
-def _write(out_dir: str, results: Dict) -> None:
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
+def _merged(out_dir: str, results: Dict) -> Dict:
+    """``results`` over the systems that an earlier or parallel run of the same preset and task left in ``out_dir``."""
+    try:
+        with open(os.path.join(out_dir, "results.json")) as f:
+            earlier = json.load(f)
+    except (OSError, ValueError):
+        return results
+    if (earlier.get("preset"), earlier.get("task")) != (results["preset"], results["task"]):
+        return results
+    seconds = earlier.get("seconds")
+    return {**results, "systems": {**earlier.get("systems", {}), **results["systems"]},
+            "seconds": {**(seconds if isinstance(seconds, dict) else {}), **results["seconds"]}}
+
+
+def _write(out_dir: str, results: Dict) -> Dict:
+    """Merges ``results`` into ``out_dir``'s results.json and results.md; returns the merged results."""
+    results = _merged(out_dir, results)
+    _atomic_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=1))
+    total = sum(results["seconds"].values())
     lines = [f"# graphfx bench: {results['task']}, {results['preset']} preset", "",
-             f"git {results['git']}, {results['hardware']['cpu_model']}, {results['seconds']} s", "",
+             f"git {results['git']}, {results['hardware']['cpu_model']}, {total:.0f} s "
+             "(training and evaluation: " + ", ".join(f"{k} {v:.0f} s" for k, v in results["seconds"].items()) + ")",
+             "",
              "| system | split | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for label, splits in results["systems"].items():
         for split, metrics in splits.items():
@@ -194,8 +218,14 @@ def _write(out_dir: str, results: Dict) -> None:
                   "| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
         for label, values in PAPER_SINGING.items():
             lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in values) + " |")
-    with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    _atomic_text(os.path.join(out_dir, "results.md"), "\n".join(lines) + "\n")
+    return results
+
+
+def _atomic_text(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def _cell(value) -> str:
