@@ -150,12 +150,12 @@ def _example(tokens: Tokens, i: int, start: int = 0) -> Tokens:
 
 def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoint: Optional[str] = None,
         data_dir: Optional[str] = None, status: Callable[[str], None] = print,
-        on_step: Optional[Callable[[int, Dict[str, float]], None]] = None) -> Dict:
+        on_step: Optional[Callable[[str, int, Dict[str, float]], None]] = None) -> Dict:
     """Runs the comparison and writes ``results.json`` and ``results.md`` into ``out_dir``.
 
     Results are written after every system and merged with those already in ``out_dir`` for the same
     preset and task, so a comparison can be split over several commands (or machines) sharing one folder.
-    Returns the merged results.
+    Returns the merged results. ``on_step(label, step, losses)`` follows the training of each system.
     """
     from graphfx.decoders import registry
 
@@ -174,8 +174,9 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
             path = checkpoint
         else:
             status(f"{label}: training ({preset} preset)")
+            report = None if on_step is None else (lambda step, losses, label=label: on_step(label, step, losses))
             path = train_system(row, preset, data_dir, os.path.join(out_dir, "runs", label.replace("+", "_")),
-                                on_step)
+                                report)
         model = load_estimator(path)
         status(f"{label}: evaluating")
         results["systems"][label] = {split: evaluate(model, data_dir, split) for split in ("seen", "unseen")}

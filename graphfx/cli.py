@@ -347,13 +347,26 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
 @user_errors
 def bench(systems, preset, task, checkpoint, data_dir, out_dir):
     """Train and evaluate decoding strategies side by side (the paper's Table 2)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from graphfx import bench as benchmark
+    from graphfx.train import PRESETS
 
     labels = list(systems) or benchmark.default_systems()
     if checkpoint is not None and len(labels) != 1:
         raise click.UsageError("--checkpoint evaluates one system: give exactly one --decoder")
-    results = benchmark.run(labels, preset, task, out_dir, checkpoint=checkpoint, data_dir=data_dir,
-                            status=lambda text: console.print(f"[dim]{text}[/dim]"))
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                   TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console)
+    bars = {}
+
+    def on_step(label, step, losses):
+        if label not in bars:
+            bars[label] = bar.add_task(label, total=PRESETS[preset].train.steps, loss="")
+        bar.update(bars[label], completed=step, loss=f"loss {losses['loss']:.3f}")
+
+    with bar:
+        results = benchmark.run(labels, preset, task, out_dir, checkpoint=checkpoint, data_dir=data_dir,
+                                status=lambda text: bar.console.print(f"[dim]{text}[/dim]"), on_step=on_step)
     table = Table(title=f"{task}, {preset} preset (mean over examples)")
     table.add_column("system")
     table.add_column("split")

@@ -210,7 +210,7 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
     batches = _batches(loader, sampler)
     losses: Dict = {}
     model.train()
-    started = time.time()
+    started, first_step = time.time(), step
     while step < config.steps:
         batch = next(batches)
         tokens = _to(batch["tokens"], device)
@@ -228,7 +228,8 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
             for name, value in scalars.items():
                 writer.add_scalar(f"train/{name}", value, step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-            writer.add_scalar("train/steps_per_second", step / max(1e-9, time.time() - started), step)
+            writer.add_scalar("train/steps_per_second", (step - first_step) / max(1e-9, time.time() - started),
+                              step)
             if on_step is not None:
                 on_step(step, scalars)
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
