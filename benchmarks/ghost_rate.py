@@ -50,11 +50,14 @@ def main():
     counts = {t: report.types.count(t) for t in set(report.types)}
     for node_type, rate in report.by_type().items():
         table.add_row(node_type, str(counts[node_type]), f"{rate:.2f}")
+    for place, rate in report.by_place().items():
+        table.add_row(f"[italic]on the {place}[/italic]", str(report.places.count(place)), f"{rate:.2f}")
     table.add_row("[bold]all[/bold]", str(len(report.types)), f"[bold]{report.ghost_rate:.3f}[/bold]")
     console.print(table)
 
     result = {"task": args.task, "graphs": len(pairs), "processors": len(report.types),
               "threshold_db": args.threshold_db, "ghost_rate": report.ghost_rate, "by_type": report.by_type(),
+              "by_place": report.by_place(),
               "samples": args.samples, "sample_rate": args.sample_rate, "seconds": round(elapsed, 1),
               "git": git_revision(), "hardware": hardware(),
               "date": time.strftime("%Y-%m-%d")}

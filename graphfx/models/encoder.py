@@ -343,10 +343,23 @@ class ReferenceEncoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """Re-initialize: PyTorch defaults for the layers, N(0, 0.02) for the queries."""
+        """Re-initialize: He-normal convolutions with zero biases, PyTorch defaults for the other layers,
+        N(0, 0.02) for the queries.
+
+        With PyTorch's default convolution init each block shrinks the signal about threefold while its
+        biases stay: after 7 blocks the latents of different clips differed by under 1% of their spread,
+        and training learned the graph prior only (tokengt no better than no_latent).
+        """
         for module in self.modules():
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
+        for block in self.convs:
+            # The pointwise convolution reads the previous block's ReLU output; the depthwise one is linear.
+            nn.init.kaiming_normal_(block.pointwise.weight, nonlinearity="relu")
+            nn.init.zeros_(block.pointwise.bias)
+            for conv in block.depthwise.convs:
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="linear")
+                nn.init.zeros_(conv.bias)
         # nn.TransformerDecoderLayer has no reset_parameters: its submodules (Linear, LayerNorm) were reset
         # above, but MultiheadAttention keeps its own in-projection initialization.
         for attn in (self.pool.self_attn, self.pool.multihead_attn):

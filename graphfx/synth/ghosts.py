@@ -62,6 +62,7 @@ class GhostReport:
     differences_db: List[float]
     types: List[str]
     threshold_db: float
+    places: List[str]  # "track" (a drum track's subgraph), "bus" (the mixing bus) or "graph"
 
     @property
     def ghost_rate(self) -> float:
@@ -69,10 +70,16 @@ class GhostReport:
         return ghosts / max(1, len(self.differences_db))
 
     def by_type(self) -> Dict[str, float]:
+        return self._rates(self.types)
+
+    def by_place(self) -> Dict[str, float]:
+        return self._rates(self.places)
+
+    def _rates(self, keys: List[str]) -> Dict[str, float]:
         rates: Dict[str, List[bool]] = {}
-        for d, t in zip(self.differences_db, self.types):
-            rates.setdefault(t, []).append(d <= self.threshold_db)
-        return {t: sum(v) / len(v) for t, v in sorted(rates.items())}
+        for d, key in zip(self.differences_db, keys):
+            rates.setdefault(key, []).append(d <= self.threshold_db)
+        return {key: sum(v) / len(v) for key, v in sorted(rates.items())}
 
 
 def ghost_report(graphs: List[AudioGraph], sources: List[Dict[str, torch.Tensor]], sample_rate: int,
@@ -85,7 +92,7 @@ def ghost_report(graphs: List[AudioGraph], sources: List[Dict[str, torch.Tensor]
         sample_rate: rendering rate.
         threshold_db: a change of at most this many dB makes a node a ghost.
     """
-    differences, types = [], []
+    differences, types, places = [], [], []
     for graph, tracks in zip(graphs, sources):
         audio = {k: v[None] for k, v in tracks.items()}
         candidates = [n for n in graph.nodes if not n.spec.terminal and n.type not in NOT_BYPASSABLE]
@@ -100,4 +107,9 @@ def ghost_report(graphs: List[AudioGraph], sources: List[Dict[str, torch.Tensor]
         diff = band_difference_db(full.expand_as(rendered), rendered, sample_rate)
         differences += diff.tolist()
         types += [n.type for n in variants]
-    return GhostReport(differences, types, threshold_db)
+        places += [_place(n.track) for n in variants]
+    return GhostReport(differences, types, threshold_db, places)
+
+
+def _place(track) -> str:
+    return "graph" if track is None else "bus" if track == "bus" else "track"

@@ -22,7 +22,7 @@ from graphfx.canonical import lti_reorder
 from graphfx.graph import AudioGraph
 from graphfx.render import render
 from graphfx.sources import DrySource
-from graphfx.synth.adaptive import AdaptiveParams
+from graphfx.synth.adaptive import AdaptiveParams, mix_shares
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 
 
@@ -60,7 +60,9 @@ def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples:
     batch = Batch.from_data_list([g.to_hetero() for g in graphs])
     tracks = sorted({t for c in clips for t in c})
     audio = {t: torch.stack([_stereo(c.get(t), num_samples) for c in clips]) for t in tracks}
-    hook = AdaptiveParams([graph_seed(int(s), split) for s in seeds], batch["proc"].ptr, rate)
+    shares = [mix_shares(clip, rate) for clip in clips]
+    hook = AdaptiveParams([graph_seed(int(s), split) for s in seeds], batch["proc"].ptr, rate,
+                          batch["proc"].track, shares)
     with torch.no_grad():
         reference = render(batch, audio, sample_rate=rate, choose_params=hook)
     pairs = []

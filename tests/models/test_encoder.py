@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from graphfx.errors import AudioError
-from graphfx.models.encoder import (DILATIONS, ConvBlock, DilatedDepthwiseConv2d, EncoderConfig, ReferenceEncoder,
-                                    hz_to_mel, mel_filterbank, mel_to_hz, scaled_stft)
+from graphfx.models.encoder import (DILATIONS, LOG_CENTER, ConvBlock, DilatedDepthwiseConv2d, EncoderConfig,
+                                    ReferenceEncoder, hz_to_mel, mel_filterbank, mel_to_hz, scaled_stft)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -257,3 +257,20 @@ def test_silence_sits_at_the_log_floor():
     log_mel = enc.mel(torch.zeros(1, 2, 2048))
     torch.testing.assert_close(log_mel, torch.full_like(log_mel, math.log(1e-7)))
     assert torch.isfinite(enc(torch.zeros(1, 2, 2048))).all()
+
+
+def test_untrained_convolutions_keep_clips_apart():
+    """At initialization, clips with different spectra give different features (the default PyTorch init
+    washed them out to within a few percent of each other, and training then ignored the audio)."""
+    torch.manual_seed(0)
+    t = torch.arange(32000) / 16000
+    noise = torch.randn(32000)
+    low = torch.nn.functional.avg_pool1d(noise[None], 15, stride=1, padding=7)[0]
+    clips = [0.1 * noise, 0.3 * low, 0.1 * (noise - low), 0.3 * torch.sin(2 * math.pi * 220 * t),
+             0.3 * torch.sin(2 * math.pi * 3000 * t), 0.1 * noise * (t % 0.5 < 0.1)]
+    audio = torch.stack([torch.stack([x, x]) for x in clips])
+    for seed in range(3):
+        enc = _encoder(EncoderConfig.small("singing", 16000), seed=seed).eval()
+        with torch.no_grad():
+            features = enc.convs((enc.mel(audio) + LOG_CENTER) / LOG_CENTER).flatten(1)
+        assert features.std(0).mean() / features.std() > 0.07

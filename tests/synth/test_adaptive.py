@@ -4,7 +4,7 @@ import torch
 from conftest import chain
 from graphfx.graph import Edge, Node
 from graphfx.sources import make_source
-from graphfx.synth.adaptive import frame_levels_db, spectral_quantile_frequency
+from graphfx.synth.adaptive import frame_levels_db, mix_shares, spectral_quantile_frequency
 from graphfx.synth.ghosts import bypass, ghost_report
 from graphfx.synth.pairs import make_pairs
 
@@ -16,6 +16,20 @@ def test_spectral_quantile_of_two_tones():
     x = (np.sin(2 * np.pi * 500 * t) + np.sin(2 * np.pi * 3000 * t))[None]
     assert 490 < spectral_quantile_frequency(x, SR, 0.3) < 510
     assert 2990 < spectral_quantile_frequency(x, SR, 0.7) < 3010
+
+
+def test_masked_energy_is_not_counted():
+    t = np.arange(SR) / SR
+    low, high = np.sin(2 * np.pi * 500 * t)[None], np.sin(2 * np.pi * 3000 * t)[None]
+    # A kick-like track with energy at 500 and 3000 Hz, under a hat that covers 3000 Hz.
+    shares = mix_shares({"kick": low + high, "hat": 30 * high}, SR)
+    assert set(shares) == {"kick", "hat"}
+    freqs, kick = shares["kick"]
+    assert kick[np.argmin(abs(freqs - 500))] > 0.99 and kick[np.argmin(abs(freqs - 3000))] < 0.01
+    # Unmasked, 3000 Hz holds half the energy; in the mix the kick is heard at 500 Hz only.
+    assert spectral_quantile_frequency(low + high, SR, 0.7) > 2900
+    assert spectral_quantile_frequency(low + high, SR, 0.7, shares["kick"]) < 600
+    assert mix_shares({"in": low}, SR) == {}
 
 
 def test_frame_levels():
@@ -63,3 +77,4 @@ def test_ghost_report_flags_a_do_nothing_node():
     assert report.types == ["bell", "lowpass"]
     assert report.differences_db[0] < 0.01 < 1.0 < report.differences_db[1]
     assert report.ghost_rate == 0.5 and report.by_type() == {"bell": 1.0, "lowpass": 0.0}
+    assert report.by_place() == {"graph": 0.5}
