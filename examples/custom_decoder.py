@@ -9,8 +9,11 @@ third-party package can instead declare it in its entry points:
     graphfx.decoders =
         tokengt_ortho = mypackage.decoders:OrthonormalTokenGT
 
-Run:  python examples/custom_decoder.py   (under a minute on a 2-core CPU)
+Run:  python examples/custom_decoder.py   (smoke preset, under a minute on a 2-core CPU)
+      python examples/custom_decoder.py --preset cpu --out bench-cpu --only-custom
+      (adds the orthonormal row to a `graphfx bench --preset cpu --out bench-cpu` comparison)
 """
+import argparse
 import dataclasses
 import tempfile
 
@@ -30,17 +33,30 @@ class OrthonormalTokenGT(TokenGTDecoder):
         node_id_dim: int = 64  # one orthonormal row per possible node (max_nodes)
 
 
+def compare(work: str, preset: str, systems):
+    # Through the benchmark: generate (or reuse) the preset's dataset, train, evaluate seen and unseen.
+    results = bench.run(systems, preset, "singing", work, status=print)
+    for label, splits in results["systems"].items():
+        iou, invalid = splits["unseen"]["iou"][0], splits["unseen"]["invalid_rate"][0]
+        print(f"{label:14s} unseen IOU {iou:.3f}, invalid {invalid:.3f}")
+    # The checkpoint names the decoder and its config, so it rebuilds the model by itself.
+    model = load_estimator(f"{work}/runs/tokengt_ortho/checkpoint.pt")
+    print("reloaded:", type(model.decoder).__name__, model.decoder.config.node_id)
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="smoke", choices=["smoke", "cpu", "paper"])
+    parser.add_argument("--out", default=None, help="bench folder to add to (default: a temporary one)")
+    parser.add_argument("--only-custom", action="store_true", help="train tokengt_ortho only, not tokengt too")
+    args = parser.parse_args()
     print("registered decoders:", registry.list_decoders())
+    systems = ["tokengt_ortho"] if args.only_custom else ["tokengt_ortho", "tokengt"]
+    if args.out is not None:
+        compare(args.out, args.preset, systems)
+        return
     with tempfile.TemporaryDirectory() as work:
-        # Through the benchmark: generate the smoke dataset, train, evaluate seen and unseen.
-        results = bench.run(["tokengt_ortho", "tokengt"], "smoke", "singing", work, status=print)
-        for label, splits in results["systems"].items():
-            iou, invalid = splits["unseen"]["iou"][0], splits["unseen"]["invalid_rate"][0]
-            print(f"{label:14s} unseen IOU {iou:.3f}, invalid {invalid:.3f}")
-        # The checkpoint names the decoder and its config, so it rebuilds the model by itself.
-        model = load_estimator(f"{work}/runs/tokengt_ortho/checkpoint.pt")
-        print("reloaded:", type(model.decoder).__name__, model.decoder.config.node_id)
+        compare(work, args.preset, systems)
 
 
 if __name__ == "__main__":
