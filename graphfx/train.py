@@ -74,7 +74,7 @@ class Preset:
 PRESETS = {
     "paper": Preset("paper", 44100, 160000 / 44100, 300_000, 3_000, "paper", "paper"),
     "cpu": Preset("cpu", 16000, 2.0, 4000, 200, "small", "small",
-                  TrainConfig(steps=3000, batch_size=16, warmup=300, log_every=25, checkpoint_every=250)),
+                  TrainConfig(steps=3000, batch_size=16, lr=1e-3, warmup=300, log_every=25, checkpoint_every=250)),
     "smoke": Preset("smoke", 16000, 0.5, 24, 6, "tiny", "tiny",
                     TrainConfig(steps=20, batch_size=4, lr=1e-3, warmup=5, log_every=5, checkpoint_every=10)),
 }
