@@ -84,6 +84,22 @@ def test_clips_are_independent_of_their_batch():
         torch.testing.assert_close(together[i:i + 1], _shift(x[i:i + 1], [st]), rtol=0, atol=1e-5)
 
 
+def test_a_mono_clip_on_two_channels_is_shifted_like_each_channel_alone():
+    noise = torch.randn(3, 1, 5000, generator=torch.Generator().manual_seed(2))
+    x = torch.cat([noise, noise], dim=1)
+    x[1, 1] = -x[1, 1]  # clip 1 is stereo, clips 0 and 2 are mono
+    semitones = [3.0, -5.0, 7.0]
+    y = _shift(x, semitones)
+    assert torch.equal(y[0, 0], y[0, 1]) and torch.equal(y[2, 0], y[2, 1])
+    for i, st in enumerate(semitones):
+        for c in range(2):
+            alone = _shift(x[i:i + 1, c:c + 1], [st])[0, 0]
+            torch.testing.assert_close(y[i, c], alone, rtol=0, atol=1e-5)
+    x.requires_grad_(True)
+    _shift(x, semitones, grad=True).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
 def test_content_shifted_past_nyquist_is_dropped():
     x = _sines([5000.0], 8000)[:, :1].expand(1, 2, -1)       # 5 kHz up an octave: above 8 kHz
     y = _shift(x, [12.0])
