@@ -83,9 +83,12 @@ def _filter(rng, x, sr, share=None):
 
 
 def _eq(rng, x, sr, share=None):
-    # Broad enough and strong enough to be heard on a voice or a drum.
-    return {"frequency": _frequency(rng, x, sr, share), "q": _log_uniform(rng, 0.5, 2.0),
-            "gain": float(rng.choice([-1, 1]) * rng.uniform(6.0, 15.0))}
+    # Broad enough and strong enough to be heard on a voice or a drum. Where other tracks cover this
+    # one, a cut disappears under them: boost instead.
+    frequency, sign, gain = _frequency(rng, x, sr, share), rng.choice([-1, 1]), rng.uniform(6.0, 15.0)
+    if share is not None and np.interp(frequency, *share) < 0.5:
+        sign = 1
+    return {"frequency": frequency, "q": _log_uniform(rng, 0.5, 2.0), "gain": float(sign * gain)}
 
 
 def _crossover(rng, x, sr, share=None):

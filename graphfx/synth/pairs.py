@@ -54,7 +54,7 @@ def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples:
     """
     config = config or PrototypeConfig()
     rate = source.sample_rate
-    clips = [source.clip(split, int(s), num_samples) for s in seeds]
+    clips = [balance_tracks(source.clip(split, int(s), num_samples)) for s in seeds]
     graphs = [sample_prototype(random.Random(graph_seed(int(s), split)), config, tuple(c), rate)
               for s, c in zip(seeds, clips)]
     batch = Batch.from_data_list([g.to_hetero() for g in graphs])
@@ -70,6 +70,27 @@ def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples:
         graph = lti_reorder(AudioGraph.from_hetero(batch.get_example(i)))
         pairs.append(Pair(int(seed), graph, clip, reference[i].numpy()))
     return pairs
+
+
+#: Least share of a clip's dry energy that each of its tracks gets (see :func:`balance_tracks`).
+MIN_TRACK_SHARE = 0.12
+
+
+def balance_tracks(clip: Dict[str, np.ndarray], min_share: float = MIN_TRACK_SHARE) -> Dict[str, np.ndarray]:
+    """Raises the tracks of a multitrack clip that hold less than ``min_share`` of its energy to about that share.
+
+    A track buried under the others (a sparse crash, a soft hat) hides whatever its subgraph does: measured on
+    32 drum graphs, 35% of the processors on tracks under 2% of the energy were ghosts, 3% on tracks over 30%
+    (``benchmarks/ghost_rate.py``: 9.0% ghosts in all without balancing, 8.4% with a 5% floor, 7.5% with 12%).
+    """
+    if len(clip) < 2:
+        return clip
+    energy = {name: float(np.mean(x.astype(np.float64) ** 2)) for name, x in clip.items()}
+    total = sum(energy.values())
+    if total <= 0:
+        return clip
+    return {name: (x * np.float32(np.sqrt(min_share * total / energy[name]))
+                   if 0 < energy[name] < min_share * total else x) for name, x in clip.items()}
 
 
 def _stereo(x, num_samples: int) -> torch.Tensor:

@@ -6,7 +6,7 @@ from graphfx.graph import Edge, Node
 from graphfx.sources import make_source
 from graphfx.synth.adaptive import frame_levels_db, mix_shares, spectral_quantile_frequency
 from graphfx.synth.ghosts import bypass, ghost_report
-from graphfx.synth.pairs import make_pairs
+from graphfx.synth.pairs import balance_tracks, make_pairs
 
 SR = 16000
 
@@ -30,6 +30,19 @@ def test_masked_energy_is_not_counted():
     assert spectral_quantile_frequency(low + high, SR, 0.7) > 2900
     assert spectral_quantile_frequency(low + high, SR, 0.7, shares["kick"]) < 600
     assert mix_shares({"in": low}, SR) == {}
+
+
+def test_buried_tracks_are_raised_to_their_least_share():
+    rng = np.random.default_rng(0)
+    clip = {"kick": rng.standard_normal((1, 4000)).astype(np.float32),
+            "crash": 0.01 * rng.standard_normal((1, 4000)).astype(np.float32),
+            "tom": np.zeros((1, 4000), np.float32)}
+    balanced = balance_tracks(clip, min_share=0.1)
+    energy = {k: float(np.mean(v.astype(np.float64) ** 2)) for k, v in balanced.items()}
+    assert balanced["kick"] is clip["kick"] and not balanced["tom"].any()
+    assert abs(energy["crash"] / sum(energy.values()) - 0.1) < 0.02
+    single = {"in": clip["crash"]}
+    assert balance_tracks(single) is single
 
 
 def test_frame_levels():
