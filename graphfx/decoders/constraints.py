@@ -29,7 +29,9 @@ Rules (``n`` is the newest node, ``u`` any earlier node):
   ``max_tokens`` tokens and ``max_nodes`` nodes. A deterministic completion plan
   (:meth:`DecodingConstraints.plan`) is kept: once fewer than a safety margin
   of tokens (or nodes) would be left after it, decoding follows the plan,
-  closing the graph in time.
+  closing the graph in time;
+* when the decoder would end an incomplete graph, decoding follows the plan
+  from then on (:meth:`DecodingConstraints.finish`).
 
 Head classes are those of :class:`graphfx.tokens.Tokens`: ``kind`` over
 :data:`graphfx.tokens.KINDS`, ``proc_type`` over ``catalog.NODE_TYPES``,
@@ -203,6 +205,7 @@ class DecodingConstraints:
             raise GraphFXError(f"max_nodes={max_nodes} is too small for any valid graph (needs 2)")
         self.task, self.max_tokens, self.max_nodes = task, max_tokens, max_nodes
         self.done = False
+        self.finishing = False
         self._state = _State()
         self._cache: Dict[str, object] = {}
 
@@ -228,6 +231,16 @@ class DecodingConstraints:
     def closing(self) -> bool:
         """Whether decoding now follows the completion plan (the limits are near)."""
         return self._forced() is not None
+
+    def finish(self) -> None:
+        """The decoder wants to stop but the graph is not valid yet: follow the completion plan from now on.
+
+        Left to the next best kind, a decoder that has learned to stop here would grow the graph node after
+        node until the limits force it closed; the plan closes it with the tokens it needs.
+        """
+        if not self.done and not self._state.complete():
+            self.finishing = True
+            self._cache.pop("forced", None)
 
     def plan(self) -> Optional[List[Token]]:
         """A completion of the sequence (ending with ``end``) that fits the limits, or ``None``."""
@@ -329,6 +342,8 @@ class DecodingConstraints:
                 docstring): ``kind``, ``proc_type``, ``track``, ``src``, ``dst``,
                 ``outlet``, ``inlet``. A missing head counts as all zeros.
         """
+        if logits.get("kind") is not None and _argmax(logits["kind"]) == END:
+            self.finish()
         kind = _masked_argmax(logits.get("kind"), self.kind_mask())
         if kind == NODE:
             n = len(self._state.types)
@@ -365,7 +380,8 @@ class DecodingConstraints:
                                    f"{self.max_tokens} and max_nodes={self.max_nodes} (a bug: please report)")
             spare_tokens = self.max_tokens - self._state.length - len(plan)
             spare_nodes = self.max_nodes - len(self._state.types) - sum(t.kind == NODE for t in plan)
-            self._cache["forced"] = plan[0] if spare_tokens <= TOKEN_MARGIN or spare_nodes <= NODE_MARGIN else None
+            near = spare_tokens <= TOKEN_MARGIN or spare_nodes <= NODE_MARGIN
+            self._cache["forced"] = plan[0] if self.finishing or near else None
         return self._cache["forced"]
 
     def _type_allowed(self, t: int) -> bool:

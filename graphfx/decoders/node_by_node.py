@@ -208,6 +208,8 @@ class NodeByNodeDecoder(TokenGTDecoder):
                        END: float(edge_lp[0] + node_lp[STOP])}
         if n < 2:  # no earlier node to join
             kind_scores.pop(EDGE)
+        if c is not None and max(kind_scores, key=kind_scores.__getitem__) == END:
+            c.finish()
         allowed = c.kind_mask() if c is not None else None
         kind = max((k for k in kind_scores if allowed is None or allowed[k]), key=kind_scores.__getitem__)
         if kind == NODE:

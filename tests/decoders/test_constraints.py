@@ -156,6 +156,24 @@ def test_a_dangling_node_is_completed_by_the_plan():
     build_graph(tokens_from_rows(rows)).validate()
 
 
+def test_wanting_to_end_an_incomplete_graph_closes_it_instead_of_growing_it():
+    c = DecodingConstraints("singing", max_tokens=256)
+    prefix = [Token(NODE, 0, 0, T["out"]), Token(NODE, 1, 1, T["pan"]),
+              Token(EDGE, 1, 0, outlet=O["out"], inlet=I["in"]), Token(NODE, 2, 2, T["in"])]  # pan's input is open
+    for tok in prefix:
+        c.update(tok)
+    # A decoder that only wants to stop, and would otherwise rather add a node than an edge.
+    prefers_end = {"kind": [0.0, 0.0, 1.0, 0.5, 2.0], "proc_type": [1.0] * len(catalog.NODE_TYPES)}
+    rows = [Token(START)] + prefix
+    while not c.done:
+        tok = c.choose(prefers_end)
+        c.update(tok)
+        rows.append(tok)
+    assert c.finishing
+    graph = build_graph(tokens_from_rows(rows)).validate()
+    assert sorted(n.type for n in graph.nodes) == ["in", "out", "pan"] and len(rows) == len(prefix) + 3
+
+
 def test_unconstrained_choice_is_plain_argmax():
     logits = {"kind": [9.0, 9.0, 0.0, 1.0, 0.0], "src": [0.0, 5.0, 1.0], "dst": [3.0, 0.0, 0.0],
               "outlet": [0.0, 1.0], "inlet": [2.0, 1.0]}
