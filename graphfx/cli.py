@@ -381,5 +381,58 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
                   f"TensorBoard: tensorboard --logdir {out_dir}/runs --host 127.0.0.1")
 
 
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("audio_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Estimated graph (JSON).")
+@click.option("--dry", "dry_file", type=click.Path(dir_okay=False), default=None,
+              help="The dry recording, for a model trained with source conditioning.")
+@click.option("--picture", type=click.Path(dir_okay=False), default=None, help="Also draw the graph (PNG, SVG ...).")
+@click.option("--unconstrained", is_flag=True, help="Plain greedy decoding: the graph may be invalid.")
+@user_errors
+def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
+    """Estimate the processing graph of AUDIO_FILE (the processed recording) with a trained CHECKPOINT."""
+    from graphfx.audio import load_audio
+    from graphfx.errors import AudioError
+    from graphfx.train import load_estimator
+
+    model = load_estimator(checkpoint)
+    rate = model.config.encoder["sample_rate"]
+    reference, _ = load_audio(audio_file, rate)
+    reference = reference.expand(2, -1)[None]  # mono -> stereo, [1, 2, T]
+    dry = None
+    if model.config.condition_on_source:
+        if model.config.encoder["in_channels"] != 3:
+            raise GraphFXError("this model takes one dry file per drum track, which estimate does not read yet")
+        if dry_file is None:
+            raise AudioError("this model was trained with the dry source: give it with --dry FILE")
+        dry, _ = load_audio(dry_file, rate)
+        dry = dry.mean(0, keepdim=True)[None]
+        if dry.shape[-1] != reference.shape[-1]:
+            raise AudioError(f"the dry recording has {dry.shape[-1]} samples at {rate} Hz, the reference "
+                             f"{reference.shape[-1]}: they must be the same clip")
+    if model.config.latent == "graph":
+        raise GraphFXError("this checkpoint is the autoencoder sanity check: it reads graphs, not audio")
+    graph = model.estimate(reference, dry, constrained=not unconstrained, sample_rate=rate)[0]
+    problem = None
+    if unconstrained:
+        try:
+            graph.validate()
+        except GraphFXError as err:
+            problem = str(err)
+    graph.save(output)
+    kinds = ", ".join(n.type for n in graph.nodes if not n.spec.terminal) or "no processors"
+    console.print(f"wrote {output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges ({kinds})", highlight=False)
+    if problem:
+        console.print(f"[yellow]the graph is invalid:[/yellow] {problem}", highlight=False)
+    if picture is not None:
+        from graphfx.draw import draw as draw_graph
+
+        try:
+            draw_graph(graph, picture, title=f"estimated from {os.path.basename(audio_file)}")
+        except (ImportError, OSError, ValueError) as err:
+            raise GraphFXError(f"cannot draw {picture}: {err}") from None
+        console.print(f"wrote {picture}")
+
 if __name__ == "__main__":  # pragma: no cover
     main()

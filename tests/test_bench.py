@@ -1,9 +1,12 @@
 import json
 
+import numpy as np
+import soundfile
 from click.testing import CliRunner
 
 from graphfx.bench import COLUMNS, _write, system
 from graphfx.cli import main
+from graphfx.graph import AudioGraph
 
 
 def test_systems_of_the_comparison():
@@ -32,6 +35,22 @@ def test_bench_smoke_end_to_end(tmp_path):
     result = runner.invoke(main, ["bench", "--decoder", "tokengt", "--checkpoint", str(tmp_path / "nope.pt"),
                                   "--out", str(out)])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+
+    # The trained checkpoint estimates the graph of a recording.
+    song = tmp_path / "song.wav"
+    soundfile.write(song, 0.1 * np.sin(np.arange(16000) * 0.05), 16000)
+    graph_file = tmp_path / "estimate.json"
+    result = runner.invoke(main, ["estimate", str(checkpoint), str(song), "-o", str(graph_file)])
+    assert result.exit_code == 0, result.output
+    graph = AudioGraph.load(str(graph_file)).validate()
+    assert graph.sample_rate == 16000 and {"in", "out"} <= {n.type for n in graph.nodes}
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt nothing")
+    result = runner.invoke(main, ["estimate", str(checkpoint), str(tmp_path / "broken.wav"), "-o", str(graph_file)])
+    assert result.exit_code == 2 and "error" in result.output
+    assert AudioGraph.load(str(graph_file)) == graph  # the earlier estimate is kept
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    result = runner.invoke(main, ["estimate", str(tmp_path / "broken.pt"), str(song), "-o", str(graph_file)])
+    assert result.exit_code == 2 and "error" in result.output
 
 
 def _results(preset, systems):
