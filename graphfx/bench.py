@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+
+try:
+    import fcntl  # POSIX: serializes the results files of parallel commands
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
@@ -201,9 +207,20 @@ def _merged(out_dir: str, results: Dict) -> Dict:
 
 
 def _write(out_dir: str, results: Dict) -> Dict:
-    """Merges ``results`` into ``out_dir``'s results.json and results.md; returns the merged results."""
-    results = _merged(out_dir, results)
-    _atomic_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=1))
+    """Merges ``results`` into ``out_dir``'s results.json and results.md; returns the merged results.
+
+    A lock file serializes the read-merge-write of commands that share ``out_dir``, so none loses another's rows.
+    """
+    with open(os.path.join(out_dir, ".results.lock"), "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        results = _merged(out_dir, results)
+        _atomic_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=1))
+        _atomic_text(os.path.join(out_dir, "results.md"), _markdown(results))
+    return results
+
+
+def _markdown(results: Dict) -> str:
     total = sum(results["seconds"].values())
     lines = [f"# graphfx bench: {results['task']}, {results['preset']} preset", "",
              f"git {results['git']}, {results['hardware']['cpu_model']}, {total:.0f} s "
@@ -219,14 +236,19 @@ def _write(out_dir: str, results: Dict) -> Dict:
                   "| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
         for label, values in PAPER_SINGING.items():
             lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in values) + " |")
-    _atomic_text(os.path.join(out_dir, "results.md"), "\n".join(lines) + "\n")
-    return results
+    return "\n".join(lines) + "\n"
 
 
 def _atomic_text(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".results-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _cell(value) -> str:

@@ -68,3 +68,24 @@ def test_results_of_runs_sharing_a_folder_are_merged(tmp_path):
     assert "| tokengt | unseen |" in (tmp_path / "results.md").read_text()
     # Another preset's results are replaced, not mixed in.
     assert set(_write(str(tmp_path), _results("smoke", ["single_stage"]))["systems"]) == {"single_stage"}
+
+
+def _write_many(out_dir, name, barrier):
+    barrier.wait()  # both processes write at the same time
+    for i in range(60):
+        _write(out_dir, _results("cpu", [f"{name}{i}"]))
+
+
+def test_parallel_commands_sharing_a_folder_keep_every_row(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    workers = [context.Process(target=_write_many, args=(str(tmp_path), name, barrier)) for name in ("a", "b")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    systems = json.loads((tmp_path / "results.json").read_text())["systems"]
+    assert set(systems) == {f"{name}{i}" for name in "ab" for i in range(60)}
