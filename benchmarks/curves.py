@@ -12,6 +12,7 @@ system learns from the audio: with an informative latent, tokengt's
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -65,7 +66,8 @@ def main():
     args = parser.parse_args()
     runs = os.path.join(args.bench, "runs")
     if not os.path.isdir(runs):
-        raise SystemExit(f"error: no runs folder in {args.bench}")
+        print(f"error: no runs folder in {args.bench}", file=sys.stderr)
+        sys.exit(2)
     curves = {name: read_curves(os.path.join(runs, name), args.window) for name in sorted(os.listdir(runs))}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:

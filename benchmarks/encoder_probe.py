@@ -14,6 +14,7 @@ was found.
     python benchmarks/encoder_probe.py bench-cpu/data-singing-cpu --steps 600 --default-init
 """
 import argparse
+import sys
 import time
 
 import torch
@@ -22,6 +23,7 @@ from torch import nn
 
 from graphfx import catalog
 from graphfx.datasets import GraphFXDataset
+from graphfx.errors import GraphFXError
 from graphfx.models.encoder import LOG_CENTER, EncoderConfig, ReferenceEncoder
 from graphfx.train import collate
 
@@ -56,7 +58,11 @@ def main():
     parser.add_argument("--val", type=int, default=200, help="unseen examples to evaluate on")
     args = parser.parse_args()
     torch.manual_seed(0)
-    train, unseen = GraphFXDataset(args.data, "train"), GraphFXDataset(args.data, "unseen")
+    try:
+        train, unseen = GraphFXDataset(args.data, "train"), GraphFXDataset(args.data, "unseen")
+    except GraphFXError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     encoder = ReferenceEncoder(getattr(EncoderConfig, args.encoder)(train.meta["task"], train.sample_rate))
     if args.default_init:
         for module in encoder.convs.modules():

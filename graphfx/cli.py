@@ -396,23 +396,30 @@ def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
     from graphfx.errors import AudioError
     from graphfx.train import load_estimator
 
+    for path in (output, picture):  # fail before the model runs, not after
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise GraphFXError(f"cannot write {path}: no folder {folder}")
     model = load_estimator(checkpoint)
-    rate = model.config.encoder["sample_rate"]
-    reference, _ = load_audio(audio_file, rate)
-    reference = reference.expand(2, -1)[None]  # mono -> stereo, [1, 2, T]
-    dry = None
+    if model.config.latent == "graph":
+        raise GraphFXError("this checkpoint is the autoencoder sanity check: it reads graphs, not audio")
     if model.config.condition_on_source:
         if model.config.encoder["in_channels"] != 3:
             raise GraphFXError("this model takes one dry file per drum track, which estimate does not read yet")
         if dry_file is None:
             raise AudioError("this model was trained with the dry source: give it with --dry FILE")
+    rate = model.config.encoder["sample_rate"]
+    reference, _ = load_audio(audio_file, rate)
+    if not reference.abs().max() > 0:
+        raise AudioError(f"{audio_file} is silent: there is no processing to estimate")
+    reference = reference.expand(2, -1)[None]  # mono -> stereo, [1, 2, T]
+    dry = None
+    if model.config.condition_on_source:
         dry, _ = load_audio(dry_file, rate)
         dry = dry.mean(0, keepdim=True)[None]
         if dry.shape[-1] != reference.shape[-1]:
             raise AudioError(f"the dry recording has {dry.shape[-1]} samples at {rate} Hz, the reference "
                              f"{reference.shape[-1]}: they must be the same clip")
-    if model.config.latent == "graph":
-        raise GraphFXError("this checkpoint is the autoencoder sanity check: it reads graphs, not audio")
     graph = model.estimate(reference, dry, constrained=not unconstrained, sample_rate=rate)[0]
     problem = None
     if unconstrained:

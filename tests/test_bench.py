@@ -48,6 +48,11 @@ def test_bench_smoke_end_to_end(tmp_path):
     result = runner.invoke(main, ["estimate", str(checkpoint), str(tmp_path / "broken.wav"), "-o", str(graph_file)])
     assert result.exit_code == 2 and "error" in result.output
     assert AudioGraph.load(str(graph_file)) == graph  # the earlier estimate is kept
+    soundfile.write(tmp_path / "silence.wav", np.zeros(16000), 16000)
+    for args, message in [([str(tmp_path / "silence.wav"), "-o", str(graph_file)], "silent"),
+                          ([str(song), "-o", str(tmp_path / "nowhere" / "g.json")], "no folder")]:
+        result = runner.invoke(main, ["estimate", str(checkpoint)] + args)
+        assert result.exit_code == 2 and message in result.output
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     result = runner.invoke(main, ["estimate", str(tmp_path / "broken.pt"), str(song), "-o", str(graph_file)])
     assert result.exit_code == 2 and "error" in result.output
