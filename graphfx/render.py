@@ -39,6 +39,12 @@ MODULATED_PARAM = {"frequency": "frequency", "gain": "gain", "pan": "pan"}
 MOD_TARGET = {"phaser": "frequency", "chorus": "delay", "flanger": "delay", "vibrato": "delay"}
 AUDIO_INLETS = ("in", "mid", "side")
 GENERATORS = ("lfo", "stereo_lfo")
+#: Processors that treat the two channels alike and apart (the dynamics' stereo-linked detector
+#: included): on clips whose channels are equal, the fast path runs them on one channel and copies
+#: the result; most signals of a drum graph are still the mono dry tracks.
+CHANNELWISE = frozenset({"lowpass", "bandpass", "highpass", "bandreject", "lowpass4", "bandpass4",
+                         "highpass4", "lowshelf", "highshelf", "bell", "crossover", "phaser", "distortion",
+                         "bitcrush", "compressor", "noisegate", "expander", "pitchshift", "envelope"})
 EPS = 1e-12
 
 Graphs = Union[AudioGraph, Sequence[AudioGraph], HeteroData]
@@ -108,7 +114,7 @@ def _prepare_audio(audio: Audio, num_graphs: int) -> Dict[str, Tensor]:
             raise AudioError(f"audio for {name!r} has batch {x.shape[0]} but there are {num_graphs} graphs")
         if x.shape[-1] == 0:
             raise AudioError(f"audio for {name!r} is empty")
-        if not torch.isfinite(x).all():
+        if not (torch.isfinite(x.amax()) and torch.isfinite(x.amin())):  # NaN propagates; no [B, C, T] mask
             raise AudioError(f"audio for {name!r} contains NaN or Inf")
         out[name] = x.expand(-1, 2, -1).float() if x.shape[1] == 1 else x.float()
     lengths = {x.shape[-1] for x in out.values()}
@@ -250,11 +256,18 @@ class _Renderer:
             chosen = self.choose_params(node_type, nodes, audio, self.params[nodes])
             self.params[nodes] = chosen.to(self.params)
             self.batch_params[nodes] = chosen.to(self.batch_params)
-        params = self._params(spec, nodes, {k: v for k, v in inputs.items() if k in catalog.CONTROL_INLETS})
+        controls = {k: v for k, v in inputs.items() if k in catalog.CONTROL_INLETS}
+        params = self._params(spec, nodes, controls)
         kwargs = {"num_samples": self.num_samples, "batch_size": len(nodes)} if node_type in GENERATORS else {}
+        mono = (not self.grad and node_type in CHANNELWISE and all(s is None for v in controls.values() for s in v)
+                and all(_equal_channels(x) for x in audio.values()))
+        if mono:
+            audio = {k: x[:, :1] for k, x in audio.items()}
         outs = get_processor(node_type)(audio, params, sample_rate=self.sample_rate, grad=self.grad, **kwargs)
         if self.normalize and node_type != "mix" and any(k in audio for k in AUDIO_INLETS):
             outs = _normalize_energy(audio, outs)  # a mix passes its (summed) input on: nothing to rescale
+        if mono:
+            outs = {k: x.expand(-1, 2, -1) for k, x in outs.items()}
         for i, n in enumerate(nodes):
             self.outputs[n] = (outs, i)
 
@@ -300,6 +313,11 @@ def _normalize_energy(audio: Dict[str, Tensor], outs: Dict[str, Tensor]) -> Dict
             outs[k].mul_(scale)
         taken.add(storage)
     return outs
+
+
+def _equal_channels(x: Tensor) -> bool:
+    """Whether every clip of ``x`` ``[n, 2, T]`` has two equal channels (a broadcast one has)."""
+    return x.shape[1] == 2 and (x.stride(1) == 0 or torch.equal(x[:, 0], x[:, 1]))
 
 
 def _energy(x: Tensor) -> Tensor:

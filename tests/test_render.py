@@ -6,7 +6,9 @@ from conftest import chain, random_graph
 from graphfx import AudioError, AudioGraph
 from graphfx.canonical import lti_reorder
 from graphfx.graph import Edge, Node
-from graphfx.render import render
+from graphfx import catalog
+from graphfx.dsp import get_processor
+from graphfx.render import CHANNELWISE, render
 
 SR = 16000
 
@@ -46,6 +48,29 @@ def test_batch_of_different_graphs_equals_one_by_one():
     for i, g in enumerate(graphs):
         alone = render(g, x[i:i + 1], sample_rate=SR)
         assert torch.allclose(together[i], alone[0], atol=1e-5, rtol=1e-4), i
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELWISE))
+def test_channelwise_processors_run_a_mono_clip_as_its_stereo_copy(name):
+    # What lets the renderer run equal-channel clips once: one channel in, the same as either of two equal.
+    x = noise(batch=3, channels=1, n=3000)
+    g = torch.Generator().manual_seed(1)
+    params = {p.name: p.denormalize(torch.rand(3, generator=g)) for p in catalog.get(name).params}
+    mono = get_processor(name)({"in": x}, params, sample_rate=SR)
+    stereo = get_processor(name)({"in": x.expand(-1, 2, -1).contiguous()}, params, sample_rate=SR)
+    assert mono.keys() == stereo.keys()
+    for outlet, y in stereo.items():
+        assert mono[outlet].shape == (3, 1, 3000)
+        assert torch.equal(y, mono[outlet].expand(-1, 2, -1)), outlet
+
+
+def test_equal_channels_render_as_without_the_shortcut(monkeypatch):
+    graphs = [random_graph(s) for s in (21, 22, 23, 24)]
+    x = noise(batch=4, channels=1, n=3000)
+    fast = render(graphs, x, sample_rate=SR)
+    monkeypatch.setattr("graphfx.render.CHANNELWISE", frozenset())
+    slow = render(graphs, x, sample_rate=SR)
+    assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-6)  # energy sums over one channel or two round apart
 
 
 def test_deterministic_bits():

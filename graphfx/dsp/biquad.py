@@ -127,6 +127,28 @@ def _biquad_kernel(x, b0, b1, b2, a1, a2, repeat, out):
             out[t, lane] = w[lane]
 
 
+@numba.njit(cache=True, fastmath=False)
+def _biquad_rows_kernel(x, b0, b1, b2, a1, a2, out):
+    # x, out: [P, T] (may be one array); constant coefficients: [P]. One row's recursion waits on
+    # its previous sample; four rows interleaved keep the pipeline full (measured 4x per row).
+    P, T = x.shape
+    L = 4
+    for start in range(0, P, L):
+        n = min(L, P - start)
+        z1, z2 = np.zeros(L), np.zeros(L)
+        c0, c1, c2, d1, d2 = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
+        for k in range(n):
+            row = start + k
+            c0[k], c1[k], c2[k], d1[k], d2[k] = b0[row], b1[row], b2[row], a1[row], a2[row]
+        for t in range(T):
+            for k in range(n):
+                v = x[start + k, t]
+                y = c0[k] * v + z1[k]
+                z1[k] = c1[k] * v - d1[k] * y + z2[k]
+                z2[k] = c2[k] * v - d2[k] * y
+                out[start + k, t] = y
+
+
 def biquad_lanes(x, coeffs, repeat=1):
     """Runs ``repeat`` identical biquad sections over ``x`` (numpy ``[T, P]``).
 
@@ -168,8 +190,16 @@ def from_lanes(y, B, C):
 
 def _fast(x, coeffs, repeat):
     B, C, T = x.shape
-    steps = T if any(c.shape[-1] > 1 for c in coeffs) else 1
-    lanes = [to_lanes(c, (B, C, steps)) for c in coeffs]
+    if all(c.shape[-1] == 1 for c in coeffs):
+        # Constant coefficients: rows in their own layout, no transposing copies.
+        rows = [c.detach().double().expand(B, C, 1).reshape(B * C).contiguous().numpy() for c in coeffs]
+        y = x.detach().float().reshape(B * C, T).contiguous().numpy()
+        out = np.empty(y.shape, dtype=np.float32)
+        for _ in range(repeat):
+            _biquad_rows_kernel(y, *rows, out)
+            y = out
+        return torch.from_numpy(out).reshape(B, C, T).to(x.dtype)
+    lanes = [to_lanes(c, (B, C, T)) for c in coeffs]
     # Per-sample float32 coefficients stay float32 (memory); anything else runs in float64.
     if any(c.dtype != np.float32 for c in lanes):
         lanes = [c.astype(np.float64, copy=False) for c in lanes]

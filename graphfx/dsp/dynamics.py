@@ -251,8 +251,8 @@ _DB = 20.0 / math.log(10.0)  # dB per neper
 
 
 def _level_db(x: Tensor) -> Tensor:
-    """Stereo-linked peak level in dB (floor ``LEVEL_FLOOR_DB``): ``[B, 2, T]`` -> ``[B, T]``."""
-    peak = torch.maximum(x[:, 0].abs(), x[:, 1].abs())
+    """Channel-linked peak level in dB (floor ``LEVEL_FLOOR_DB``): ``[B, C, T]`` -> ``[B, T]``."""
+    peak = x.abs().amax(dim=1)
     return _DB * torch.log(torch.clamp(peak, min=10.0 ** (LEVEL_FLOOR_DB / 20)))
 
 

@@ -24,7 +24,10 @@ Content shifted above the Nyquist frequency is dropped (no aliasing); a
 semitone of 0 gives back the input up to STFT round-off.
 
 Everything is batched torch, so it runs on GPU and is differentiable with
-respect to the input. The shift and the phase rotation are computed from
+respect to the input. Fast mode (``grad=False`` on CPU) runs steps 2-4 in a
+numba kernel instead, which finds phase advances and phasors once per peak
+rather than per bin (about 4x faster; equal to the torch path up to float32
+round-off of the accumulated phases). The shift and the phase rotation are computed from
 detached analysis data, so ``semitone`` receives no gradient (its exact
 derivative, through a frequency, grows with time and is of little use).
 """
@@ -33,6 +36,8 @@ from __future__ import annotations
 import math
 from typing import Dict
 
+import numba
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -111,14 +116,68 @@ def _shift_plan(spec: Tensor, ratio: Tensor, hop: int, n_fft: int):
     return target.clamp_(0, num_bins - 1).long(), turn
 
 
-def _shift_lanes(lanes: Tensor, ratio: Tensor, n_fft: int, hop: int) -> Tensor:
+@numba.njit(cache=True)
+def _shift_kernel(spec, ratio, hop, n_fft, out):
+    """Steps 2-4 of the module docstring over ``spec`` ``[L, M, K]`` (complex64) into ``out`` (zeroed)."""
+    lanes, frames, num_bins = spec.shape
+    advance = hop / n_fft                   # a bin's phase advance per hop, in cycles per bin
+    centre = np.exp(-2j * np.pi * advance * np.arange(num_bins))
+    power = np.full(num_bins + 2 * PEAK_NEIGHBOURS, -1.0)  # padded: edge bins compare with what exists
+    nearest = np.empty(num_bins, np.int64)  # each bin's nearest peak (first pass: the last one below)
+    peak_freq = np.empty(num_bins)          # instantaneous frequency in bins, set at peaks
+    turns = np.empty(num_bins)              # each source bin's accumulated phase advance, cycles
+    for lane in range(lanes):
+        turns[:] = 0.0
+        for m in range(frames):
+            row = spec[lane, m]
+            for k in range(num_bins):
+                power[k + PEAK_NEIGHBOURS] = row[k].real * row[k].real + row[k].imag * row[k].imag
+            last = -1
+            for k in range(num_bins):
+                around = 0.0
+                for j in range(k, k + 2 * PEAK_NEIGHBOURS + 1):
+                    around = max(around, power[j])
+                if power[k + PEAK_NEIGHBOURS] >= around:
+                    last = k
+                    peak_freq[k] = k  # first frame: bin centres
+                    if m > 0:
+                        cross = row[k] * np.conj(spec[lane, m - 1, k]) * centre[k]
+                        peak_freq[k] += np.arctan2(cross.imag, cross.real) / (2 * np.pi * advance)
+                nearest[k] = last
+            above = -1
+            for k in range(num_bins - 1, -1, -1):
+                if nearest[k] == k:
+                    above = k
+                if nearest[k] < 0 or (above >= 0 and above - k < k - nearest[k]):
+                    nearest[k] = above
+            current, shift, step, phasor = -1, 0, 0.0, 0j
+            for k in range(num_bins):
+                if nearest[k] != current:  # regions are contiguous: one shift and phasor each
+                    current = nearest[k]
+                    offset = (ratio[lane] - 1.0) * peak_freq[current]
+                    shift = int(np.rint(offset))
+                    step = offset * advance - np.floor(offset * advance)
+                    # The peak's accumulated turns including this frame (it is not yet updated).
+                    rotation = 2 * np.pi * (turns[current] + step) - np.pi * shift
+                    phasor = np.cos(rotation) + 1j * np.sin(rotation)
+                turns[k] += step
+                if 0 <= k + shift < num_bins:
+                    out[lane, m, k + shift] += row[k] * phasor
+
+
+def _shift_lanes(lanes: Tensor, ratio: Tensor, n_fft: int, hop: int, fast: bool = False) -> Tensor:
     """Pitch-shifts ``lanes`` ``[L, T]`` by ``ratio`` ``[L]``; returns ``[L, T]``."""
     window = torch.hann_window(n_fft, device=lanes.device, dtype=lanes.dtype)
     spec = torch.stft(lanes, n_fft, hop, window=window, center=True, pad_mode="constant",
                       return_complex=True).transpose(1, 2)                # [L, M, K]
-    with torch.no_grad():
-        target, turn = _shift_plan(spec.detach(), ratio.view(-1, 1, 1), hop, n_fft)
-    shifted = torch.zeros_like(spec).scatter_add_(2, target, spec * turn)
+    if fast:
+        spec = spec.contiguous()
+        shifted = torch.zeros_like(spec)
+        _shift_kernel(spec.numpy(), ratio.double().numpy(), hop, n_fft, shifted.numpy())
+    else:
+        with torch.no_grad():
+            target, turn = _shift_plan(spec.detach(), ratio.view(-1, 1, 1), hop, n_fft)
+        shifted = torch.zeros_like(spec).scatter_add_(2, target, spec * turn)
     return torch.istft(shifted.transpose(1, 2), n_fft, hop, window=window, center=True,
                        length=lanes.shape[-1])
 
@@ -147,7 +206,8 @@ def pitchshift(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_r
     unique = torch.unique(source)
     # On CPU, a few lanes at a time keep the spectra small enough to stay in cache.
     size = len(unique) if x.is_cuda else CPU_CHUNK_LANES
-    shifted = torch.cat([_shift_lanes(lanes[unique[i:i + size]], ratio[unique[i:i + size]], n_fft, n_fft // 4)
+    fast = not grad and not x.is_cuda
+    shifted = torch.cat([_shift_lanes(lanes[unique[i:i + size]], ratio[unique[i:i + size]], n_fft, n_fft // 4, fast)
                          for i in range(0, len(unique), size)])
     y = shifted[torch.searchsorted(unique, source)]
     return {"out": y.view(batch, channels, length)}

@@ -74,77 +74,81 @@ def _output_gains(params: Dict[str, Tensor]):
 
 # --- fast mode ---------------------------------------------------------------
 @numba.njit(cache=True)
+def _four_combs(u, total, l0, l1, l2, l3, feedback, damp):
+    """Adds the outputs of four damped feedback combs (ring buffers ``l0``..``l3``) fed by ``u`` to ``total``.
+
+    A comb's one-pole damping state is a recursion with a few cycles of latency; four combs
+    interleaved in one loop keep the core busy (measured 2x faster than one comb at a time).
+    """
+    s0 = s1 = s2 = s3 = np.float32(0)
+    p0 = p1 = p2 = p3 = 0
+    for t in range(u.shape[0]):
+        x = u[t]
+        o0, o1, o2, o3 = l0[p0], l1[p1], l2[p2], l3[p3]
+        s0 = np.float32(o0 * (1 - damp) + s0 * damp)
+        s1 = np.float32(o1 * (1 - damp) + s1 * damp)
+        s2 = np.float32(o2 * (1 - damp) + s2 * damp)
+        s3 = np.float32(o3 * (1 - damp) + s3 * damp)
+        l0[p0], l1[p1], l2[p2], l3[p3] = x + s0 * feedback, x + s1 * feedback, x + s2 * feedback, x + s3 * feedback
+        total[t] = total[t] + o0 + o1 + o2 + o3
+        p0, p1, p2, p3 = p0 + 1, p1 + 1, p2 + 1, p3 + 1
+        if p0 == l0.shape[0]:
+            p0 = 0
+        if p1 == l1.shape[0]:
+            p1 = 0
+        if p2 == l2.shape[0]:
+            p2 = 0
+        if p3 == l3.shape[0]:
+            p3 = 0
+
+
+@numba.njit(cache=True)
+def _allpass(x, length):
+    """Freeverb's allpass (feedback 0.5, a ``length``-sample ring) over ``x``, in place."""
+    line = np.zeros(length, np.float32)
+    pos = 0
+    for t in range(x.shape[0]):
+        o = line[pos]
+        line[pos] = x[t] + o * ALLPASS_FEEDBACK
+        x[t] = o - x[t]
+        pos += 1
+        if pos == length:
+            pos = 0
+
+
+@numba.njit(cache=True)
 def _freeverb_kernel(x, mono, comb_len, allpass_len, feedback, damp, in_gain, dry_gain, wet1, wet2):
     """Freeverb on ``x [B, 2, T]``; returns ``[B, 2, T]``.
 
     ``comb_len [2, 8]`` / ``allpass_len [2, 4]``: lengths per tank (left,
     right); per-item ``[B]`` ``feedback``, ``damp``, ``dry_gain``, ``wet1``,
     ``wet2``. With ``mono`` both tanks get ``in_gain (L + R)``, otherwise
-    the left tank ``in_gain L`` and the right ``in_gain R``. Buffers are
-    time-major ``[length, B]``: all items of a tank share the read position,
-    so the inner loop over items is contiguous.
+    the left tank ``in_gain L`` and the right ``in_gain R``. Each tank runs
+    its parallel combs, four at a time, then its allpasses one after the
+    other, over the whole clip (the same sums in the same order as running
+    every filter per sample).
     """
     batch, _, n_samples = x.shape
-    n_comb, n_allpass = comb_len.shape[1], allpass_len.shape[1]
-    comb_start = np.zeros((2, n_comb), np.int64)
-    allpass_start = np.zeros((2, n_allpass), np.int64)
-    for tank in range(2):
-        for c in range(1, n_comb):
-            comb_start[tank, c] = comb_start[tank, c - 1] + comb_len[tank, c - 1]
-        for a in range(1, n_allpass):
-            allpass_start[tank, a] = allpass_start[tank, a - 1] + allpass_len[tank, a - 1]
-    comb_buf = np.zeros((2, comb_len.sum(axis=1).max(), batch), np.float32)
-    allpass_buf = np.zeros((2, allpass_len.sum(axis=1).max(), batch), np.float32)
-    comb_pos = np.zeros((2, n_comb), np.int64)
-    allpass_pos = np.zeros((2, n_allpass), np.int64)
-    store = np.zeros((2, n_comb, batch), np.float32)   # comb lowpass states
-    tank_in = np.zeros((2, batch), np.float32)
-    acc = np.zeros((2, batch), np.float32)
-    dry = np.zeros((TILE, 2 * batch), np.float32)
-    out = np.zeros((TILE, 2 * batch), np.float32)
-    y_all = np.empty_like(x)
-    for start in range(0, n_samples, TILE):
-        length = min(TILE, n_samples - start)
-        load_tile(x, start, length, dry)
-        for i in range(length):
-            for b in range(batch):
-                if mono:
-                    u = in_gain * (dry[i, b] + dry[i, b + batch])
-                    tank_in[0, b] = u
-                    tank_in[1, b] = u
-                else:
-                    tank_in[0, b] = in_gain * dry[i, b]
-                    tank_in[1, b] = in_gain * dry[i, b + batch]
-            for tank in range(2):
-                total = acc[tank]
-                u = tank_in[tank]
-                total[:] = 0
-                for c in range(n_comb):
-                    line = comb_buf[tank, comb_start[tank, c] + comb_pos[tank, c]]
-                    state = store[tank, c]
-                    for b in range(batch):
-                        o = line[b]
-                        state[b] = o * (1 - damp[b]) + state[b] * damp[b]
-                        line[b] = u[b] + state[b] * feedback[b]
-                        total[b] += o
-                    comb_pos[tank, c] += 1
-                    if comb_pos[tank, c] == comb_len[tank, c]:
-                        comb_pos[tank, c] = 0
-                for a in range(n_allpass):
-                    line = allpass_buf[tank, allpass_start[tank, a] + allpass_pos[tank, a]]
-                    for b in range(batch):
-                        o = line[b]
-                        line[b] = total[b] + o * ALLPASS_FEEDBACK
-                        total[b] = o - total[b]
-                    allpass_pos[tank, a] += 1
-                    if allpass_pos[tank, a] == allpass_len[tank, a]:
-                        allpass_pos[tank, a] = 0
-            for b in range(batch):
-                left, right = acc[0, b], acc[1, b]
-                out[i, b] = dry_gain[b] * dry[i, b] + wet1[b] * left + wet2[b] * right
-                out[i, b + batch] = dry_gain[b] * dry[i, b + batch] + wet1[b] * right + wet2[b] * left
-        store_tile(out, start, length, y_all)
-    return y_all
+    y = np.empty_like(x)
+    u = np.empty(n_samples, np.float32)
+    wet = np.empty((2, n_samples), np.float32)
+    for b in range(batch):
+        for tank in range(2):
+            for t in range(n_samples):
+                u[t] = in_gain * (x[b, 0, t] + x[b, 1, t]) if mono else in_gain * x[b, tank, t]
+            total = wet[tank]
+            total[:] = 0
+            for c in range(0, comb_len.shape[1], 4):
+                lengths = comb_len[tank, c:c + 4]
+                _four_combs(u, total, np.zeros(lengths[0], np.float32), np.zeros(lengths[1], np.float32),
+                            np.zeros(lengths[2], np.float32), np.zeros(lengths[3], np.float32), feedback[b], damp[b])
+            for a in range(allpass_len.shape[1]):
+                _allpass(total, allpass_len[tank, a])
+        for t in range(n_samples):
+            left, right = wet[0, t], wet[1, t]
+            y[b, 0, t] = dry_gain[b] * x[b, 0, t] + wet1[b] * left + wet2[b] * right
+            y[b, 1, t] = dry_gain[b] * x[b, 1, t] + wet1[b] * right + wet2[b] * left
+    return y
 
 
 def _item_values(p: Tensor) -> np.ndarray:

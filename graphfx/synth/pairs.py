@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples:
               for s, c in zip(seeds, clips)]
     batch = Batch.from_data_list([g.to_hetero() for g in graphs])
     tracks = sorted({t for c in clips for t in c})
-    audio = {t: torch.stack([_stereo(c.get(t), num_samples) for c in clips]) for t in tracks}
+    audio = {t: _stack([c.get(t) for c in clips], num_samples) for t in tracks}
     shares = [mix_shares(clip, rate) for clip in clips]
     hook = AdaptiveParams([graph_seed(int(s), split) for s in seeds], batch["proc"].ptr, rate,
                           batch["proc"].track, shares)
@@ -93,8 +93,9 @@ def balance_tracks(clip: Dict[str, np.ndarray], min_share: float = MIN_TRACK_SHA
                    if 0 < energy[name] < min_share * total else x) for name, x in clip.items()}
 
 
-def _stereo(x, num_samples: int) -> torch.Tensor:
-    if x is None:  # a track absent from this clip (its graph has no node for it)
-        return torch.zeros(2, num_samples)
-    x = torch.from_numpy(x)
-    return x.expand(2, -1) if x.shape[0] == 1 else x
+def _stack(clips: List[Optional[np.ndarray]], num_samples: int) -> torch.Tensor:
+    """One track of every clip as ``[B, C, T]``: mono when all are (the renderer broadcasts it), else stereo."""
+    channels = max(1 if x is None else x.shape[0] for x in clips)
+    # A track absent from a clip (its graph has no node for it) is silence.
+    return torch.stack([torch.zeros(channels, num_samples) if x is None else torch.from_numpy(x).expand(channels, -1)
+                        for x in clips])
