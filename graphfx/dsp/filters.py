@@ -75,16 +75,17 @@ def _make_filter(name, kind, repeat, with_gain):
     return process
 
 
-lowpass = _make_filter("lowpass", "lowpass", 1, False)
-bandpass = _make_filter("bandpass", "bandpass", 1, False)
-highpass = _make_filter("highpass", "highpass", 1, False)
-bandreject = _make_filter("bandreject", "bandreject", 1, False)
-lowpass4 = _make_filter("lowpass4", "lowpass", 2, False)
-bandpass4 = _make_filter("bandpass4", "bandpass", 2, False)
-highpass4 = _make_filter("highpass4", "highpass", 2, False)
-lowshelf = _make_filter("lowshelf", "lowshelf", 1, True)
-highshelf = _make_filter("highshelf", "highshelf", 1, True)
-bell = _make_filter("bell", "bell", 1, True)
+#: The RBJ filter processors: (cookbook kind, identical sections in cascade).
+RBJ_FILTERS = {
+    "lowpass": ("lowpass", 1), "bandpass": ("bandpass", 1), "highpass": ("highpass", 1),
+    "bandreject": ("bandreject", 1), "lowpass4": ("lowpass", 2), "bandpass4": ("bandpass", 2),
+    "highpass4": ("highpass", 2), "lowshelf": ("lowshelf", 1), "highshelf": ("highshelf", 1), "bell": ("bell", 1),
+}
+#: Cookbook kinds with a gain parameter.
+GAIN_KINDS = ("lowshelf", "highshelf", "bell")
+
+lowpass, bandpass, highpass, bandreject, lowpass4, bandpass4, highpass4, lowshelf, highshelf, bell = (
+    _make_filter(name, kind, repeat, kind in GAIN_KINDS) for name, (kind, repeat) in RBJ_FILTERS.items())
 
 
 def crossover(inputs, params, *, sample_rate, grad=False):

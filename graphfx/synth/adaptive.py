@@ -8,6 +8,16 @@ envelope; a distortion's drive from the incoming level; an envelope
 follower's gain from the incoming envelope. Everything else is drawn from an
 audible sub-range of the catalog range.
 
+Filters, equalizers and dynamics processors are then *auditioned*: a draw
+whose predicted effect is below :data:`MIN_AUDIBLE_DB` (filters) or
+:data:`MIN_SWING_DB` (dynamics) is drawn again (up to
+:data:`MAX_REDRAWS` times, keeping the most audible). A filter's effect is
+predicted from its frequency response on the incoming long-term spectrum,
+after energy normalization and, on a drum track, diluted by the other
+tracks (:func:`filter_change_db`); a dynamics processor's from the movement
+of the gain it applies (:func:`dynamics_swing_db`), since the renderer's
+energy normalization undoes any constant gain.
+
 :class:`AdaptiveParams` is a hook for :func:`graphfx.render.render`, which
 calls it just before each group of nodes runs, with their audio inputs. Each
 node draws from its own generator seeded by ``(graph seed, node position)``,
@@ -15,15 +25,34 @@ so a graph gets the same parameters whatever else shares its batch.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from graphfx import catalog
+from graphfx.dsp import get_processor
+from graphfx.dsp.biquad import frequency_response, rbj_coefficients
+from graphfx.dsp.filters import RBJ_FILTERS
 
 Share = Optional[Tuple[np.ndarray, np.ndarray]]  # (frequencies, the node's track's share of the mix's power)
-Rule = Callable[[np.random.Generator, Optional[np.ndarray], int, Share], Dict[str, float]]
+
+#: Least predicted change, in dB, that makes a filter or equalizer draw acceptable (a prediction
+#: from long-term spectra, which measured changes at the output fall short of: 4 dB kept fewer
+#: ghosts than 2 dB in ``benchmarks/ghost_rate.py``).
+MIN_AUDIBLE_DB = 4.0
+#: Least gain movement, in dB, that makes a dynamics draw acceptable (:func:`dynamics_swing_db`).
+MIN_SWING_DB = 3.0
+#: Further draws for a node whose first one is predicted inaudible.
+MAX_REDRAWS = 8
+#: Least part of each drum track's heard energy, relative to the mix, that a bus filter keeps
+#: (see :func:`filter_change_db`).
+LEAST_KEPT = 0.1
+#: Dynamics draws are auditioned on every this many samples (see :func:`dynamics_swing_db`).
+AUDITION_DECIMATION = 4
+#: Frame level (dBFS) below which an incoming signal counts as silence.
+SILENCE_DB = -90.0
 
 
 #: Frame length of the power spectra that parameters are drawn from (10.8 Hz bins at 44.1 kHz).
@@ -51,7 +80,10 @@ def spectral_quantile_frequency(x, sample_rate: int, q: float, share: Share = No
     With ``share``, each frequency's energy is weighted by the share of the mix that the
     node's track holds there: the energy that is heard rather than covered by other tracks.
     """
-    freqs, power = power_spectrum(x, sample_rate)
+    return _quantile(*power_spectrum(x, sample_rate), q, share)
+
+
+def _quantile(freqs: np.ndarray, power: np.ndarray, q: float, share: Share) -> float:
     if share is not None:
         power = power * np.interp(freqs, *share)
     cumulative = np.cumsum(power[1:])  # skip DC
@@ -60,19 +92,28 @@ def spectral_quantile_frequency(x, sample_rate: int, q: float, share: Share = No
     return float(np.interp(q * cumulative[-1], cumulative, freqs[1:]))
 
 
+def dry_spectra(tracks: Dict[str, np.ndarray], sample_rate: int) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """Power spectrum (frequencies, power) of each dry track ``[C, T]`` of a multitrack clip.
+
+    With one track there is nothing to be masked by: no spectra.
+    """
+    if len(tracks) < 2:
+        return {}
+    return {name: power_spectrum(x, sample_rate) for name, x in tracks.items()}
+
+
 def mix_shares(tracks: Dict[str, np.ndarray], sample_rate: int) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """For each dry track ``[C, T]``, its share of the mix's power at each frequency.
 
     Tracks are taken as uncorrelated, so their power spectra add up. With one
     track there is nothing to be masked by, and no share.
     """
-    if len(tracks) < 2:
-        return {}
-    spectra = {}
-    for name, x in tracks.items():
-        freqs, spectra[name] = power_spectrum(x, sample_rate)
-    total = sum(spectra.values()) + 1e-12
-    return {name: (freqs, power / total) for name, power in spectra.items()}
+    return _shares(dry_spectra(tracks, sample_rate))
+
+
+def _shares(spectra: Dict[str, Tuple[np.ndarray, np.ndarray]]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    total = sum(power for _, power in spectra.values()) + 1e-12
+    return {name: (freqs, power / total) for name, (freqs, power) in spectra.items()}
 
 
 def frame_levels_db(x: np.ndarray, frame: int = 1024) -> np.ndarray:
@@ -83,6 +124,52 @@ def frame_levels_db(x: np.ndarray, frame: int = 1024) -> np.ndarray:
     return 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
 
 
+class Incoming:
+    """The signal reaching a node (numpy ``[C, T]``), its sidechain if any, and the statistics
+    that rules draw from, each computed once however often a node is drawn."""
+
+    def __init__(self, audio: np.ndarray, sample_rate: int, sidechain: Optional[np.ndarray] = None,
+                 bus_tracks: Optional[Dict[str, Share]] = None, modulated: bool = False,
+                 others: Optional[Tuple[np.ndarray, float]] = None):
+        self.audio, self.sample_rate, self.sidechain, self.bus_tracks = audio, sample_rate, sidechain, bus_tracks
+        self.modulated = modulated  # whether a control signal drives one of the node's parameters
+        self._others = others       # on a drum track: the other dry tracks' power, and this track's dry energy
+
+    @functools.cached_property
+    def others(self) -> Optional[np.ndarray]:
+        """The rest of the mix's power spectrum, at this signal's level relative to its dry track."""
+        if self._others is None:
+            return None
+        power, dry_energy = self._others
+        return power * (self.spectrum[1].sum() / max(dry_energy, 1e-30))
+
+    @functools.cached_property
+    def spectrum(self) -> Tuple[np.ndarray, np.ndarray]:
+        return power_spectrum(self.audio, self.sample_rate)
+
+    @functools.cached_property
+    def placement_spectrum(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The spectrum that frequencies are placed in. On a drum track, the part heard in the mix: bands
+        more than 40 dB under the mix's loudest are left out (synthetic hats put most of their energy above
+        12 kHz, under the kick). On a mixing bus (``bus_tracks``), the sum of the tracks' heard spectra,
+        each scaled to unit energy, so that a bus filter lands among all tracks' content rather than under
+        the loudest (a kick-heavy bus has its energy quantiles below 100 Hz)."""
+        freqs, power = self.spectrum
+        if self.others is not None:  # on a track: only where the mix is within 40 dB of its loudest band
+            return freqs, power * _audible_bands(freqs, power + self.others)[_band_index(freqs)]
+        if not self.bus_tracks:
+            return freqs, power
+        heard = [np.interp(freqs, *share) * power for share in self.bus_tracks.values()]
+        return freqs, sum(h / h.sum() for h in heard if h.sum() > 0) if any(h.sum() > 0 for h in heard) else power
+
+    @functools.cached_property
+    def levels_db(self) -> np.ndarray:
+        return frame_levels_db(self.audio)
+
+
+Rule = Callable[[np.random.Generator, Optional[Incoming], int, Share], Dict[str, float]]
+
+
 def _log_uniform(rng, lo, hi):
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
@@ -90,7 +177,7 @@ def _log_uniform(rng, lo, hi):
 def _frequency(rng, x, sr, share=None):
     if x is None:
         return _log_uniform(rng, 100, 8000)
-    f = spectral_quantile_frequency(x, sr, rng.uniform(0.2, 0.8), share)
+    f = _quantile(*x.placement_spectrum, rng.uniform(0.2, 0.8), share)
     return float(np.clip(f, 40.0, min(16000.0, 0.45 * sr)))
 
 
@@ -135,29 +222,36 @@ def _reverb(rng, x, sr, share=None):
 
 
 def _level_db(x):
-    return float(frame_levels_db(x).max()) if x is not None else -20.0
+    return float(x.levels_db.max()) if x is not None else -20.0
 
 
 def _distortion(rng, x, sr, share=None):
-    # Drive so that the loudest frames go 6-30 dB past full scale.
-    drive = -_level_db(x) + rng.uniform(6.0, 30.0)
+    # Drive so that the loudest frames go 3-20 dB past full scale (their peaks, 10 dB or more above
+    # the frame level on drums, further). Harder drives flattened whole drum mixes: every processor
+    # before such a bus distortion was a ghost.
+    drive = -_level_db(x) + rng.uniform(3.0, 20.0)
     return {"gain": float(np.clip(drive, 0.0, 40.0)), "hardness": rng.uniform(0, 1), "asymmetry": rng.uniform(0, 1)}
 
 
 def _bitcrush(rng, x, sr, share=None):
-    return {"bit": rng.uniform(3.0, 9.0)}
+    # Depth from a target signal-to-quantization-noise ratio in the loudest frames: with a step of
+    # 2^(1 - bit), SNR = level + 10.8 + 6.02 (bit - 1) dB. A fixed depth is inaudible on quiet input.
+    snr = rng.uniform(10.0, 35.0)
+    return {"bit": float(1 + (snr - _level_db(x) - 10.8) / 6.02)}
 
 
 def _dynamics(kind):
     spec = catalog.get(kind)
 
     def rule(rng, x, sr, share=None):
-        levels = frame_levels_db(x) if x is not None else np.array([-20.0, -40.0])
+        levels = x.levels_db if x is not None else np.array([-20.0, -40.0])
         loud = levels[levels > levels.max() - 60]  # ignore digital silence
         if kind == "compressor":
-            # Threshold among the loudest frames: a gain reduction that comes and
-            # goes is audible, a constant one is undone by energy normalization.
-            threshold = np.percentile(loud, rng.uniform(75, 99)) - rng.uniform(0, 6)
+            # Threshold under the loudest frames: a gain reduction that comes and goes
+            # is audible, a constant one is undone by energy normalization. (Among the
+            # loudest quarter of the frames, 8% of the draws moved the gain of sparse drum
+            # tracks by 3 dB; the audible ones sat about 12 dB under the loudest frame.)
+            threshold = levels.max() - rng.uniform(6.0, 24.0)
             ratio = _log_uniform(rng, 4.0, 20.0)
         else:  # gate/expander act below the threshold: put it inside the quieter half
             threshold = np.percentile(loud, rng.uniform(40, 75))
@@ -174,7 +268,10 @@ def _pitchshift(rng, x, sr, share=None):
 
 
 def _pan(rng, x, sr, share=None):
-    return {"pan": float(rng.choice([-1, 1]) * rng.uniform(0.3, 1.0))}
+    if x is not None and x.modulated:  # auto-pan: swing around the centre, not into a clamped side
+        return {"pan": rng.uniform(-0.3, 0.3)}
+    # Half-way or further: a track panned less, in a mix, moved its channels by under 1 dB.
+    return {"pan": float(rng.choice([-1, 1]) * rng.uniform(0.5, 1.0))}
 
 
 def _imager(rng, x, sr, share=None):
@@ -203,6 +300,96 @@ RULES: Dict[str, Rule] = {
 }
 
 
+def filter_change_db(node_type: str, values: Dict[str, float], x: Incoming) -> float:
+    """Largest level change, in dB, that an RBJ filter or equalizer makes in any audible third-octave band.
+
+    Predicted from the incoming long-term spectrum ``P`` and the filter's power response ``|H|^2``:
+    the renderer rescales the output to the input's energy, so the track's spectrum becomes
+    ``g P`` with ``g = |H|^2 sum(P) / sum(|H|^2 P)``; on a drum track the mix ``P + O`` becomes
+    ``g P + O``, ``O`` the other tracks (:attr:`Incoming.others`). Bands more than 40 dB below the
+    loudest are ignored, as in :func:`graphfx.losses.band_difference_db`.
+
+    On the mixing bus (:attr:`Incoming.bus_tracks`: each drum track's share of the mix), a filter that keeps less
+    than :data:`LEAST_KEPT` of some track's energy relative to the mix scores below
+    :data:`MIN_AUDIBLE_DB`: it would make the processors of that track's subgraph ghosts (a drum bus
+    lowpassed at 50 Hz keeps only the kick; one bandpassed at 1 kHz loses the kick's body).
+    """
+    kind, repeat = RBJ_FILTERS[node_type]
+    freqs, power = x.spectrum
+    coeffs = rbj_coefficients(kind, torch.tensor(values["frequency"], dtype=torch.float64),
+                              torch.tensor(values["q"], dtype=torch.float64), values.get("gain", 0.0), x.sample_rate)
+    response = frequency_response(coeffs, 2 * (len(freqs) - 1)).abs().square().numpy() ** repeat
+    gain = response * power.sum() / max(float((response * power).sum()), 1e-30)
+    kept = [float((gain * heard).sum() / heard.sum()) for heard in
+            (np.interp(freqs, *share) * power for share in (x.bus_tracks or {}).values()) if heard.sum() > 0]
+    if kept and min(kept) < LEAST_KEPT:  # scored below any audible draw, the lower the more it buries
+        return MIN_AUDIBLE_DB * min(kept) / LEAST_KEPT
+    others = 0.0 if x.others is None else x.others
+    return _largest_band_change_db(freqs, power + others, gain * power + others)
+
+
+def _band_index(freqs: np.ndarray) -> np.ndarray:
+    """Third-octave band of each frequency, from 40 Hz (bins below join band 0), as in the ghost measure."""
+    edges = 40.0 * 2.0 ** (np.arange(0, 120) / 3)
+    return np.searchsorted(edges[edges < freqs[-1]], freqs)
+
+
+def _audible_bands(freqs: np.ndarray, power: np.ndarray, range_db: float = 40.0) -> np.ndarray:
+    """Which bands of :func:`_band_index` hold power within ``range_db`` of the loudest band."""
+    bands = np.bincount(_band_index(freqs), power)
+    level = 10 * np.log10(bands + 1e-30)
+    return (bands > 0) & (level > level.max() - range_db)
+
+
+def _largest_band_change_db(freqs: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
+    band = _band_index(freqs)
+    b, a = np.bincount(band, before), np.bincount(band, after)
+    audible = _audible_bands(freqs, before)
+    if not audible.any():  # silence: nothing to hear, nothing to gain by drawing again
+        return float("inf")
+    return float(np.abs(10 * np.log10((a[audible] + 1e-30) / b[audible])).max())
+
+
+def dynamics_swing_db(node_type: str, values: Dict[str, float], x: Incoming) -> float:
+    """How much the gain of a compressor, expander or gate moves over the clip, in dB.
+
+    Runs the processor on the incoming signal (and its sidechain), both taken at a quarter of the
+    rate (:data:`AUDITION_DECIMATION`; envelopes survive, a quarter of the cost), and returns the
+    loudness-weighted mean absolute deviation of the per-frame level change from its weighted mean:
+    the renderer's energy normalization undoes a constant gain, so only its movement is heard.
+    """
+    if x.levels_db.max() < SILENCE_DB:
+        return float("inf")  # as for filters: no draw can be heard
+    step = AUDITION_DECIMATION
+
+    def clip(audio):  # equal channels run once: the detector is channel-linked
+        audio = audio[:1] if audio.shape[0] > 1 and np.array_equal(audio[0], audio[1]) else audio
+        return torch.from_numpy(np.ascontiguousarray(audio[:, ::step]))[None]
+
+    inputs = {"in": clip(x.audio)}
+    if x.sidechain is not None:
+        inputs["sidechain"] = clip(x.sidechain)
+    params = {k: torch.tensor([v], dtype=torch.float32) for k, v in values.items()}
+    y = get_processor(node_type)(inputs, params, sample_rate=x.sample_rate // step)["out"][0].numpy()
+    before = frame_levels_db(inputs["in"][0].numpy(), 1024 // step)
+    audible = before > before.max() - 40.0
+    change = (frame_levels_db(y, 1024 // step) - before)[audible]
+    weight = 10.0 ** (before[audible] / 30.0)  # cube root of power, as in the ghost measure
+    centre = np.average(change, weights=weight)
+    return float(np.average(np.abs(change - centre), weights=weight))
+
+
+#: For the processors whose draws are auditioned: the predicted audibility (dB) of a draw, and the least accepted.
+AUDITIONS: Dict[str, Tuple[Callable[..., float], float]] = {
+    **{t: (filter_change_db, MIN_AUDIBLE_DB) for t in RBJ_FILTERS},
+    **{t: (dynamics_swing_db, MIN_SWING_DB) for t in ("compressor", "expander", "noisegate")},
+}
+
+
+def _in_range(spec: catalog.ProcessorSpec, values: Dict[str, float]) -> Dict[str, float]:
+    return {p.name: float(np.clip(values[p.name], p.min, p.max)) for p in spec.params}
+
+
 class AdaptiveParams:
     """Render hook that draws every node's parameters from the signal reaching it.
 
@@ -211,25 +398,39 @@ class AdaptiveParams:
         ptr: the batch's node offsets (``batch["proc"].ptr``), to find each node's graph.
         sample_rate: the rendering rate.
         tracks: each node's track (``batch["proc"].track``, indices into :data:`catalog.TRACKS`).
-        shares: for each graph, :func:`mix_shares` of its dry tracks: nodes on a drum track then
-            take their frequencies where that track is heard in the mix.
+        spectra: for each graph, :func:`dry_spectra` of its dry tracks: a node on a drum track takes
+            its frequencies where that track is heard in the mix, and its audition counts the other
+            tracks; a node on the bus places filters among all tracks.
+        modulated: batch indices of the nodes with a connected control inlet (an auto-pan is
+            centred so that its swing is heard).
     """
 
     def __init__(self, seeds: Sequence[int], ptr: torch.Tensor, sample_rate: int,
-                 tracks: Optional[torch.Tensor] = None, shares: Optional[List[Dict[str, Share]]] = None):
+                 tracks: Optional[torch.Tensor] = None,
+                 spectra: Optional[List[Dict[str, Tuple[np.ndarray, np.ndarray]]]] = None,
+                 modulated: Sequence[int] = ()):
         self.seeds, self.sample_rate = list(seeds), sample_rate
         self.ptr = ptr.tolist()
         self.tracks = tracks.tolist() if tracks is not None else None
-        self.shares = shares
+        self.spectra = spectra
+        self.shares = [_shares(s) for s in spectra] if spectra is not None else None
+        self.modulated = set(modulated)
 
     def _locate(self, node: int):
         graph = next(g for g in range(len(self.ptr) - 1) if self.ptr[g] <= node < self.ptr[g + 1])
         return graph, node - self.ptr[graph]
 
-    def _share(self, graph: int, node: int) -> Share:
+    def _track(self, node: int) -> Optional[str]:
         if self.shares is None or self.tracks is None or self.tracks[node] < 0:
             return None
-        return self.shares[graph].get(catalog.TRACKS[self.tracks[node]])  # the bus has none
+        return catalog.TRACKS[self.tracks[node]]
+
+    def _others(self, graph: int, track: Optional[str]) -> Optional[Tuple[np.ndarray, float]]:
+        """The other dry tracks' power spectrum and this track's dry energy."""
+        if track not in self.spectra[graph]:
+            return None
+        own = self.spectra[graph][track][1]
+        return sum(p for _, p in self.spectra[graph].values()) - own, float(own.sum())
 
     def __call__(self, node_type: str, nodes: List[int], audio: Dict[str, torch.Tensor],
                  params: torch.Tensor) -> torch.Tensor:
@@ -237,13 +438,37 @@ class AdaptiveParams:
         if rule is None:  # mix, ms_split, ms_merge have nothing to choose
             return params
         spec = catalog.get(node_type)
-        source = audio.get("in")
+        source, sidechain = audio.get("in"), audio.get("sidechain")
         chosen = params.clone()
         for i, node in enumerate(nodes):
             graph, position = self._locate(node)
             rng = np.random.default_rng([self.seeds[graph], position])
-            x = source[i].detach().cpu().numpy() if source is not None else None
-            values = rule(rng, x, self.sample_rate, self._share(graph, node))
+            track = self._track(node)
+            share = self.shares[graph].get(track) if track else None
+            bus_tracks = self.shares[graph] if track == "bus" else None
+            x = None
+            if source is not None:
+                x = Incoming(source[i].detach().cpu().numpy(), self.sample_rate,
+                             sidechain[i].detach().cpu().numpy() if sidechain is not None else None, bus_tracks,
+                             node in self.modulated, self._others(graph, track) if track else None)
+            values = _in_range(spec, rule(rng, x, self.sample_rate, share))
+            if node_type in AUDITIONS and x is not None:
+                audition, least = AUDITIONS[node_type]
+                values = self._most_audible(values, lambda: _in_range(spec, rule(rng, x, self.sample_rate, share)),
+                                            lambda v: audition(node_type, v, x), least)
             for j, p in enumerate(spec.params):
-                chosen[i, j] = p.normalize(float(np.clip(values[p.name], p.min, p.max)))
+                chosen[i, j] = p.normalize(values[p.name])
         return chosen
+
+    @staticmethod
+    def _most_audible(values, draw, audibility, least):
+        """The first draw predicted audible (``least`` dB or more), or the most audible of ``1 + MAX_REDRAWS``."""
+        best, best_db = values, audibility(values)
+        for _ in range(MAX_REDRAWS):
+            if best_db >= least:
+                break
+            values = draw()
+            db = audibility(values)
+            if db > best_db:
+                best, best_db = values, db
+        return best

@@ -23,6 +23,8 @@ LINEAR_FILTERS = ["lowpass", "bandpass", "highpass", "bandreject", "lowpass4", "
 EQ = ["lowshelf", "highshelf", "bell"]
 MOD_DELAYS = ["chorus", "flanger", "vibrato"]
 #: Processors whose output differs between channels even for a mono input.
+#: Least auto-pan depth: shallower swings, on a track in a mix, were ghosts (benchmarks/ghost_rate.py).
+AUTOPAN_DEPTH = 0.35
 WIDENERS = {"reverb", "stereo_reverb", "pingpong_delay", "delay", "pan", "stereo_lfo"}
 
 
@@ -74,9 +76,9 @@ class GraphBuilder:
         stereo = self.rng.random() < 0.5 if stereo is None else stereo
         return self.add("stereo_lfo" if stereo else "lfo"), "lfo"
 
-    def depth(self) -> float:
-        """A modulation depth (edge gain) on the normalized parameter scale."""
-        return round(self.rng.uniform(0.15, 0.5), 3)
+    def depth(self, least: float = 0.15) -> float:
+        """A modulation depth (edge gain) on the normalized parameter scale, at least ``least``."""
+        return round(self.rng.uniform(least, 0.5), 3)
 
     def graph(self, sample_rate: int) -> AudioGraph:
         return AudioGraph(self.nodes, self.edges, sample_rate)
@@ -153,7 +155,7 @@ def pitch_bank(b: GraphBuilder, x: Port) -> Port:
         y = b.process("pitchshift", x)
         if b.rng.random() < 0.5:
             y = b.process("pan", y)
-            b.connect(b.lfo(), y[0], "pan", b.depth())
+            b.connect(b.lfo(), y[0], "pan", b.depth(AUTOPAN_DEPTH))
         b.connect(y, mix, gain=round(b.rng.uniform(0.3, 1.0), 3))
     return mix, "out"
 
@@ -171,7 +173,7 @@ def stereo(b: GraphBuilder, x: Port) -> Port:
     if roll < 0.7:
         y = b.process("pan", x)
         if b.rng.random() < 0.5:
-            b.connect(b.lfo(), y[0], "pan", b.depth())
+            b.connect(b.lfo(), y[0], "pan", b.depth(AUTOPAN_DEPTH))
         return y
     split = b.add("ms_split")
     b.connect(x, split)

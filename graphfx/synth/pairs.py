@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
+from graphfx import catalog
 from graphfx.canonical import lti_reorder
 from graphfx.graph import AudioGraph
 from graphfx.render import render
 from graphfx.sources import DrySource
-from graphfx.synth.adaptive import AdaptiveParams, mix_shares
+from graphfx.synth.adaptive import AdaptiveParams, dry_spectra
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 
 
@@ -60,9 +61,12 @@ def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples:
     batch = Batch.from_data_list([g.to_hetero() for g in graphs])
     tracks = sorted({t for c in clips for t in c})
     audio = {t: _stack([c.get(t) for c in clips], num_samples) for t in tracks}
-    shares = [mix_shares(clip, rate) for clip in clips]
+    spectra = [dry_spectra(clip, rate) for clip in clips]
+    ptr = batch["proc"].ptr.tolist()
+    modulated = [ptr[g] + i for g, graph in enumerate(graphs) for i, node in enumerate(graph.nodes)
+                 if any(e.inlet in catalog.CONTROL_INLETS for e in graph.in_edges(node.id))]
     hook = AdaptiveParams([graph_seed(int(s), split) for s in seeds], batch["proc"].ptr, rate,
-                          batch["proc"].track, shares)
+                          batch["proc"].track, spectra, modulated)
     with torch.no_grad():
         reference = render(batch, audio, sample_rate=rate, choose_params=hook)
     pairs = []
@@ -73,7 +77,7 @@ def make_pairs(source: DrySource, seeds: Sequence[int], split: str, num_samples:
 
 
 #: Least share of a clip's dry energy that each of its tracks gets (see :func:`balance_tracks`).
-MIN_TRACK_SHARE = 0.12
+MIN_TRACK_SHARE = 0.2
 
 
 def balance_tracks(clip: Dict[str, np.ndarray], min_share: float = MIN_TRACK_SHARE) -> Dict[str, np.ndarray]:
