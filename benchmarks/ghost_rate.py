@@ -6,6 +6,7 @@ in any audible third-octave band, in dB (:mod:`graphfx.synth.ghosts`). Target (i
 of nodes change the output by 1 dB or less.
 
     python benchmarks/ghost_rate.py --task singing --num 64
+    python benchmarks/ghost_rate.py --task drums --num 192 --start 1000
 """
 import argparse
 import json
@@ -26,6 +27,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["singing", "drums"], default="singing")
     parser.add_argument("--num", type=int, default=64, help="graphs to examine")
+    parser.add_argument("--start", type=int, default=0,
+                        help="first example seed (seeds start .. start + num - 1; pick unseen ones after changing the rules)")
     parser.add_argument("--samples", type=int, default=160000, help="clip length (paper: 160000 = 3.63 s)")
     parser.add_argument("--sample-rate", type=int, default=44100)
     parser.add_argument("--threshold-db", type=float, default=1.0)
@@ -35,8 +38,9 @@ def main():
     start = time.time()
     source = make_source(args.task, sample_rate=args.sample_rate)
     pairs = []
-    for first in range(0, args.num, 16):
-        pairs += make_pairs(source, range(first, min(args.num, first + 16)), "train", args.samples)
+    end = args.start + args.num
+    for first in range(args.start, end, 16):
+        pairs += make_pairs(source, range(first, min(end, first + 16)), "train", args.samples)
     report = ghost_report([p.graph for p in pairs],
                           [{k: torch.from_numpy(v) for k, v in p.dry.items()} for p in pairs],
                           args.sample_rate, args.threshold_db)
@@ -55,7 +59,7 @@ def main():
     table.add_row("[bold]all[/bold]", str(len(report.types)), f"[bold]{report.ghost_rate:.3f}[/bold]")
     console.print(table)
 
-    result = {"task": args.task, "graphs": len(pairs), "processors": len(report.types),
+    result = {"task": args.task, "graphs": len(pairs), "first_seed": args.start, "processors": len(report.types),
               "threshold_db": args.threshold_db, "ghost_rate": report.ghost_rate, "by_type": report.by_type(),
               "by_place": report.by_place(),
               "samples": args.samples, "sample_rate": args.sample_rate, "seconds": round(elapsed, 1),

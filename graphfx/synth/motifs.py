@@ -20,11 +20,15 @@ from graphfx.graph import AudioGraph, Edge, Node
 Port = Tuple[str, str]
 
 LINEAR_FILTERS = ["lowpass", "bandpass", "highpass", "bandreject", "lowpass4", "bandpass4", "highpass4"]
+#: Filters of a drum mixing bus: no band-pass, which leaves one end of the kit (the kick's body or the
+#: cymbals) 30 dB down and every processor on those tracks a ghost (benchmarks/ghost_rate.py).
+BUS_FILTERS = ["lowpass", "highpass", "bandreject", "lowpass4", "highpass4"]
 EQ = ["lowshelf", "highshelf", "bell"]
 MOD_DELAYS = ["chorus", "flanger", "vibrato"]
 #: Processors whose output differs between channels even for a mono input.
-#: Least auto-pan depth: shallower swings, on a track in a mix, were ghosts (benchmarks/ghost_rate.py).
-AUTOPAN_DEPTH = 0.35
+#: Auto-pan depths: a drum track auto-panned by 0.35 (pan swinging +-0.7) changed by about 3.5 dB solo,
+#: under 1 dB in a mix; by 0.5, 5-17 dB solo (benchmarks/ghost_rate.py; deeper swings clamp at the sides).
+AUTOPAN_DEPTH = (0.45, 0.7)
 WIDENERS = {"reverb", "stereo_reverb", "pingpong_delay", "delay", "pan", "stereo_lfo"}
 
 
@@ -76,9 +80,9 @@ class GraphBuilder:
         stereo = self.rng.random() < 0.5 if stereo is None else stereo
         return self.add("stereo_lfo" if stereo else "lfo"), "lfo"
 
-    def depth(self, least: float = 0.15) -> float:
-        """A modulation depth (edge gain) on the normalized parameter scale, at least ``least``."""
-        return round(self.rng.uniform(least, 0.5), 3)
+    def depth(self, least: float = 0.15, most: float = 0.5) -> float:
+        """A modulation depth (edge gain) on the normalized parameter scale."""
+        return round(self.rng.uniform(least, most), 3)
 
     def graph(self, sample_rate: int) -> AudioGraph:
         return AudioGraph(self.nodes, self.edges, sample_rate)
@@ -94,7 +98,7 @@ def parametric_eq(b: GraphBuilder, x: Port) -> Port:
 
 def filtering(b: GraphBuilder, x: Port) -> Port:
     """A linear filter, sometimes swept by an LFO (auto-wah) or an envelope (envelope filter)."""
-    y = b.process(b.rng.choice(LINEAR_FILTERS), x)
+    y = b.process(b.rng.choice(BUS_FILTERS if b.track == "bus" else LINEAR_FILTERS), x)
     roll = b.rng.random()
     if roll < 0.25:
         b.connect(b.lfo(), y[0], "frequency", b.depth())
@@ -155,7 +159,7 @@ def pitch_bank(b: GraphBuilder, x: Port) -> Port:
         y = b.process("pitchshift", x)
         if b.rng.random() < 0.5:
             y = b.process("pan", y)
-            b.connect(b.lfo(), y[0], "pan", b.depth(AUTOPAN_DEPTH))
+            b.connect(b.lfo(), y[0], "pan", b.depth(*AUTOPAN_DEPTH))
         b.connect(y, mix, gain=round(b.rng.uniform(0.3, 1.0), 3))
     return mix, "out"
 
@@ -173,7 +177,7 @@ def stereo(b: GraphBuilder, x: Port) -> Port:
     if roll < 0.7:
         y = b.process("pan", x)
         if b.rng.random() < 0.5:
-            b.connect(b.lfo(), y[0], "pan", b.depth(AUTOPAN_DEPTH))
+            b.connect(b.lfo(), y[0], "pan", b.depth(*AUTOPAN_DEPTH))
         return y
     split = b.add("ms_split")
     b.connect(x, split)

@@ -4,6 +4,7 @@ They need none of the tools' optional packages (hydrogen-drumkits, fluidsynth, m
 the Hydrogen kit and the soundfont header are written here, and the MIDI test is skipped without mido.
 """
 import os
+import shutil
 import struct
 import sys
 
@@ -293,6 +294,24 @@ def test_soundfont_tool_without_fluidsynth(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "fluidsynth not found" in err and "apt-get install fluidsynth" in err
     assert sfs.main(["--out", str(tmp_path / "o"), "--soundfont", str(tmp_path / "missing.sf2")]) == 2
+
+
+REAL_SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not os.path.isfile(REAL_SOUNDFONT),
+                    reason="needs `apt-get install fluidsynth timgm6mb-soundfont` (CI installs them when it can)")
+def test_soundfont_tool_renders_a_real_kit(tmp_path):
+    pytest.importorskip("mido")
+    out = tmp_path / "kits"
+    args = ["--soundfont", REAL_SOUNDFONT, "--presets", "0", "--takes", "1", "--seconds", "2", "--out", str(out)]
+    assert sfs.main(args) == 0
+    (kit,) = [d for d in os.listdir(out) if (out / d).is_dir()]
+    for track in ("kick", "snare", "hat"):
+        audio, rate = sf.read(str(out / kit / track / "take00.wav"))
+        assert rate == 44100 and len(audio) == 2 * 44100 and 0 < np.max(np.abs(audio)) <= 1.0
+    clip = FolderSource(str(out), "drums", unseen=0).clip("train", 0, 2 * 44100)
+    assert len(clip) >= 3 and all(np.isfinite(x).all() and x.any() for x in clip.values())
 
 
 def test_calibration_hits_are_fixed():
