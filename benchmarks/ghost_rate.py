@@ -32,6 +32,8 @@ def main():
     parser.add_argument("--samples", type=int, default=160000, help="clip length (paper: 160000 = 3.63 s)")
     parser.add_argument("--sample-rate", type=int, default=44100)
     parser.add_argument("--threshold-db", type=float, default=1.0)
+    parser.add_argument("--list", action="store_true",
+                        help="also print every ghost: seed, node, track, change in dB, parameters, neighbours")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
 
@@ -58,6 +60,15 @@ def main():
         table.add_row(f"[italic]on the {place}[/italic]", str(report.places.count(place)), f"{rate:.2f}")
     table.add_row("[bold]all[/bold]", str(len(report.types)), f"[bold]{report.ghost_rate:.3f}[/bold]")
     console.print(table)
+    if args.list:
+        for index, node_id, _, db in report.ghosts():
+            graph = pairs[index].graph
+            node = graph.node(node_id)
+            params = {k: round(v, 2) for k, v in node.params.items()}
+            ins = [f"{e.src}.{e.outlet}->{e.inlet}" for e in graph.in_edges(node_id)]
+            outs = [f"{e.inlet}@{e.dst} x{e.gain:g}" for e in graph.out_edges(node_id)]
+            console.print(f"seed {pairs[index].seed} {node_id} ({node.track}) {db:.2f} dB {params} "
+                          f"in: {', '.join(ins)} out: {', '.join(outs)}", markup=False, highlight=False)
 
     result = {"task": args.task, "graphs": len(pairs), "first_seed": args.start, "processors": len(report.types),
               "threshold_db": args.threshold_db, "ghost_rate": report.ghost_rate, "by_type": report.by_type(),

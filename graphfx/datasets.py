@@ -17,7 +17,8 @@ with ``split`` one of ``train seen unseen``; shard ``j`` holds examples
 the tracks absent from a clip), each track mixed down to mono. A shard
 directory is renamed into place only once complete, so a shard that exists
 is whole. ``dataset.json`` holds ``format`` (``"graphfx.dataset"``),
-``version``, ``mode`` (``"stored"`` or ``"lazy"``: graphs and seeds only, the
+``version``, ``synthesis`` (the version of the synthesis rules that made it;
+resuming with other rules is refused), ``mode`` (``"stored"`` or ``"lazy"``: graphs and seeds only, the
 audio is synthesized again on access), ``task``, ``sample_rate``,
 ``num_samples`` (``T``), ``seed``, ``shard_size``, ``sizes`` (examples per
 split), ``tracks`` (the ``K`` rows of ``dry``), ``prototype`` (the

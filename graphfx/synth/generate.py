@@ -51,6 +51,10 @@ DEFAULT_SECONDS = PAPER_SAMPLES / PAPER_RATE
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 _SPLIT_CODE = {"train": 0, "seen": 1, "unseen": 2}
+#: Version of the synthesis rules, recorded in dataset.json: raised whenever a seed would synthesize another
+#: example (parameter rules, motifs, sources, kernels), so that resuming a dataset made by older rules is refused
+#: instead of mixing two kinds of examples. 2: auditioned adaptive parameters (drum ghost rate 4.8%).
+SYNTHESIS = 2
 #: dataset.json fields that may differ between two runs writing the same dataset.
 _INFORMATIVE = {("source", "root"), ("source", "description")}
 
@@ -138,7 +142,7 @@ class DatasetSpec:
     def meta(self, source) -> dict:
         """The ``dataset.json`` object, given the dry source in use."""
         return {
-            "format": FORMAT, "version": VERSION, "mode": "lazy" if self.lazy else "stored",
+            "format": FORMAT, "version": VERSION, "synthesis": SYNTHESIS, "mode": "lazy" if self.lazy else "stored",
             "task": self.task, "sample_rate": int(self.sample_rate), "num_samples": int(self.num_samples),
             "seed": int(self.seed), "shard_size": int(self.shard_size), "sizes": self.sizes,
             "tracks": list(tracks_of(self.task)), "prototype": self.prototype.to_dict(),

@@ -63,6 +63,12 @@ class GhostReport:
     types: List[str]
     threshold_db: float
     places: List[str]  # "track" (a drum track's subgraph), "bus" (the mixing bus) or "graph"
+    nodes: List[tuple] = None  # (graph index, node id) of each measured processor
+
+    def ghosts(self) -> List[tuple]:
+        """``(graph index, node id, type, difference in dB)`` of every ghost."""
+        return [(g, node, t, d) for (g, node), t, d in zip(self.nodes or [], self.types, self.differences_db)
+                if d <= self.threshold_db]
 
     @property
     def ghost_rate(self) -> float:
@@ -92,8 +98,8 @@ def ghost_report(graphs: List[AudioGraph], sources: List[Dict[str, torch.Tensor]
         sample_rate: rendering rate.
         threshold_db: a change of at most this many dB makes a node a ghost.
     """
-    differences, types, places = [], [], []
-    for graph, tracks in zip(graphs, sources):
+    differences, types, places, nodes = [], [], [], []
+    for index, (graph, tracks) in enumerate(zip(graphs, sources)):
         audio = {k: v[None] for k, v in tracks.items()}
         candidates = [n for n in graph.nodes if not n.spec.terminal and n.type not in NOT_BYPASSABLE]
         pairs = [(n, bypass(graph, n.id)) for n in candidates]
@@ -108,7 +114,8 @@ def ghost_report(graphs: List[AudioGraph], sources: List[Dict[str, torch.Tensor]
         differences += diff.tolist()
         types += [n.type for n in variants]
         places += [_place(n.track) for n in variants]
-    return GhostReport(differences, types, threshold_db, places)
+        nodes += [(index, n.id) for n in variants]
+    return GhostReport(differences, types, threshold_db, places, nodes)
 
 
 def _place(track) -> str:

@@ -92,6 +92,7 @@ def test_ghost_report_flags_a_do_nothing_node():
     assert report.differences_db[0] < 0.01 < 1.0 < report.differences_db[1]
     assert report.ghost_rate == 0.5 and report.by_type() == {"bell": 1.0, "lowpass": 0.0}
     assert report.by_place() == {"graph": 0.5}
+    assert report.ghosts() == [(0, "n0", "bell", report.differences_db[0])]
 
 
 def _tones(*freqs, n=SR):

@@ -222,3 +222,10 @@ def test_generate_cli(tmp_path):
         result = run(*args, *bad)
         assert result.exit_code == 2, (bad, result.output)
         assert result.output.strip().count("\n") == 0 and fragment in result.output, (bad, result.output)
+    # A dataset begun by older synthesis rules is not resumed with the new ones.
+    meta_path = os.path.join(out, "dataset.json")
+    meta = json.load(open(meta_path))
+    meta["synthesis"] -= 1
+    json.dump(meta, open(meta_path, "w"))
+    result = run(*args)
+    assert result.exit_code == 2 and "different dataset (synthesis is" in result.output, result.output
