@@ -11,6 +11,7 @@ of nodes change the output by 1 dB or less.
 import argparse
 import json
 import os
+import sys
 import time
 
 import torch
@@ -36,6 +37,9 @@ def main():
                         help="also print every ghost: seed, node, track, change in dB, parameters, neighbours")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
+    if args.num < 1 or args.start < 0 or args.samples < 1 or args.sample_rate < 1:
+        print("ghost_rate: error: --num, --samples and --sample-rate must be >= 1 and --start >= 0", file=sys.stderr)
+        sys.exit(2)
 
     start = time.time()
     source = make_source(args.task, sample_rate=args.sample_rate)

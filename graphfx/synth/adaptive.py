@@ -160,7 +160,8 @@ class Incoming:
         if not self.bus_tracks:
             return freqs, power
         heard = [np.interp(freqs, *share) * power for share in self.bus_tracks.values()]
-        return freqs, sum(h / h.sum() for h in heard if h.sum() > 0) if any(h.sum() > 0 for h in heard) else power
+        balanced = [h / h.sum() for h in heard if h.sum() > 0]
+        return freqs, sum(balanced) if balanced else power
 
     @functools.cached_property
     def levels_db(self) -> np.ndarray:

@@ -268,10 +268,12 @@ def write_shard(out: str, meta: dict, job: ShardJob, *, batch_size: int = 8,
     tracks, num_samples, lazy = meta["tracks"], meta["num_samples"], meta["mode"] == "lazy"
     tmp = os.path.join(out, job.split, f".tmp-{shard_name(job.index)}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     os.makedirs(tmp)
+    writers = []
     try:
         if not lazy:
             reference = _NpyWriter(os.path.join(tmp, REFERENCE_FILE), (job.count, 2, num_samples))
             dry = _NpyWriter(os.path.join(tmp, DRY_FILE), (job.count, len(tracks), num_samples))
+            writers = [reference, dry]
         lines = []
         for first in range(0, job.count, batch_size):
             indices = range(job.start + first, job.start + min(first + batch_size, job.count))
@@ -300,6 +302,8 @@ def write_shard(out: str, meta: dict, job: ShardJob, *, batch_size: int = 8,
             shutil.rmtree(tmp, ignore_errors=True)
             return False
     except BaseException:
+        for writer in writers:
+            writer.file.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return True

@@ -229,3 +229,27 @@ def test_generate_cli(tmp_path):
     json.dump(meta, open(meta_path, "w"))
     result = run(*args)
     assert result.exit_code == 2 and "different dataset (synthesis is" in result.output, result.output
+
+
+def test_npy_writer_writes_a_whole_array_or_refuses(tmp_path):
+    from graphfx.synth.generate import _NpyWriter
+
+    path = str(tmp_path / "a.npy")
+    writer = _NpyWriter(path, (2, 3, 4))
+    items = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    for item in items:
+        writer.append(item)
+    with pytest.raises(ValueError):
+        writer.append(items[0])  # one too many
+    writer.close()
+    loaded = np.load(path, mmap_mode="r", allow_pickle=False)
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, items)
+    short = _NpyWriter(str(tmp_path / "b.npy"), (2, 3, 4))
+    short.append(items[0])
+    with pytest.raises(ValueError):
+        short.close()  # a missing item
+    wrong = _NpyWriter(str(tmp_path / "c.npy"), (2, 3, 4))
+    with pytest.raises(ValueError):
+        wrong.append(np.zeros((3, 5)))
+    short.file.close()
+    wrong.file.close()
