@@ -70,7 +70,8 @@ def render(graphs: Graphs, audio: Audio, *, sample_rate: Optional[int] = None, n
             the input audio and to the parameters.
         choose_params: optional hook ``(node_type, nodes, audio, params) -> params``
             called just before each group of nodes runs, with the global node
-            indices, their audio inputs (inlet -> ``[n, 2, T]``) and their
+            indices, their audio inputs (inlet -> ``[n, 2, T]``, or ``[n, 1, T]``
+            when a channel-wise processor's clips all have equal channels) and their
             normalized parameters ``[n, P]``; what it returns replaces those
             parameters (in the batch too, when ``graphs`` is a batch). This is
             how :mod:`graphfx.synth` sets parameters adaptively to the signal
@@ -252,17 +253,17 @@ class _Renderer:
                 self.outputs[n] = (outs, i)
             return
         audio = {k: v for k, v in inputs.items() if k not in catalog.CONTROL_INLETS}
-        if self.choose_params is not None:
-            chosen = self.choose_params(node_type, nodes, audio, self.params[nodes])
-            self.params[nodes] = chosen.to(self.params)
-            self.batch_params[nodes] = chosen.to(self.batch_params)
         controls = {k: v for k, v in inputs.items() if k in catalog.CONTROL_INLETS}
-        params = self._params(spec, nodes, controls)
-        kwargs = {"num_samples": self.num_samples, "batch_size": len(nodes)} if node_type in GENERATORS else {}
         mono = (not self.grad and node_type in CHANNELWISE and all(s is None for v in controls.values() for s in v)
                 and all(_equal_channels(x) for x in audio.values()))
         if mono:
             audio = {k: x[:, :1] for k, x in audio.items()}
+        if self.choose_params is not None:
+            chosen = self.choose_params(node_type, nodes, audio, self.params[nodes])
+            self.params[nodes] = chosen.to(self.params)
+            self.batch_params[nodes] = chosen.to(self.batch_params)
+        params = self._params(spec, nodes, controls)
+        kwargs = {"num_samples": self.num_samples, "batch_size": len(nodes)} if node_type in GENERATORS else {}
         outs = get_processor(node_type)(audio, params, sample_rate=self.sample_rate, grad=self.grad, **kwargs)
         if self.normalize and node_type != "mix" and any(k in audio for k in AUDIO_INLETS):
             outs = _normalize_energy(audio, outs)  # a mix passes its (summed) input on: nothing to rescale

@@ -65,13 +65,19 @@ def power_spectrum(x, sample_rate: int, size: int = SPECTRUM_SIZE) -> Tuple[np.n
     Hann-windowed frames without overlap: a tenth of the cost of a Welch estimate or of one
     clip-long FFT, and resolution enough to place a filter.
     """
-    mono = torch.as_tensor(x).float().mean(0)
+    x = torch.as_tensor(x).float()
+    mono = x[0] if x.shape[0] == 1 else x.mean(0)
     if mono.numel() < size:
         mono = torch.nn.functional.pad(mono, (0, size - mono.numel()))
-    frames = mono[: mono.numel() // size * size].reshape(-1, size) * torch.hann_window(size, periodic=False)
+    frames = mono[: mono.numel() // size * size].reshape(-1, size) * _hann(size)
     spectrum = torch.fft.rfft(frames)
     power = (spectrum.real ** 2 + spectrum.imag ** 2).mean(0)
     return np.fft.rfftfreq(size, 1.0 / sample_rate), power.double().numpy()
+
+
+@functools.lru_cache(maxsize=4)
+def _hann(size: int) -> torch.Tensor:
+    return torch.hann_window(size, periodic=False)
 
 
 def spectral_quantile_frequency(x, sample_rate: int, q: float, share: Share = None) -> float:
@@ -457,8 +463,7 @@ class AdaptiveParams:
                 audition, least = AUDITIONS[node_type]
                 values = self._most_audible(values, lambda: _in_range(spec, rule(rng, x, self.sample_rate, share)),
                                             lambda v: audition(node_type, v, x), least)
-            for j, p in enumerate(spec.params):
-                chosen[i, j] = p.normalize(values[p.name])
+            chosen[i, :len(spec.params)] = torch.tensor([p.normalize(values[p.name]) for p in spec.params])
         return chosen
 
     @staticmethod
