@@ -23,7 +23,8 @@ from graphfx.canonical import lti_reorder
 from graphfx.graph import AudioGraph
 from graphfx.render import render
 from graphfx.sources import DrySource
-from graphfx.synth.adaptive import AdaptiveParams, dry_spectra
+from graphfx.synth.adaptive import AdaptiveParams
+from graphfx.synth.incoming import dry_spectra
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 
 
