@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence
@@ -25,6 +24,7 @@ except ImportError:  # pragma: no cover
 
 from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
+from graphfx.files import write_text_atomic
 from graphfx.metrics import (invalid_rate, mss_between_graphs, node_type_iou, parameter_loss, summarize,
                              token_error_rates, with_default_params)
 from graphfx.provenance import git_revision, hardware
@@ -215,8 +215,8 @@ def _write(out_dir: str, results: Dict) -> Dict:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         results = _merged(out_dir, results)
-        _atomic_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=1))
-        _atomic_text(os.path.join(out_dir, "results.md"), _markdown(results))
+        write_text_atomic(os.path.join(out_dir, "results.json"), json.dumps(results, indent=1))
+        write_text_atomic(os.path.join(out_dir, "results.md"), _markdown(results))
     return results
 
 
@@ -237,18 +237,6 @@ def _markdown(results: Dict) -> str:
         for label, values in PAPER_SINGING.items():
             lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in values) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _atomic_text(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".results-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _cell(value) -> str:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
 from graphfx import catalog
 from graphfx.errors import GraphError
+from graphfx.files import write_text_atomic
 
 FORMAT = "graphfx.graph"
 VERSION = 1
@@ -211,11 +210,7 @@ class AudioGraph:
 
     def save(self, path: str) -> None:
         """Writes the JSON file atomically (a crash never leaves half a file)."""
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.to_json() + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(path, self.to_json() + "\n")
 
     # --- PyG ------------------------------------------------------------
     def to_hetero(self):

@@ -196,20 +196,12 @@ def pitchshift(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_r
     n_fft = _fft_size(sample_rate)
     lanes = x.reshape(batch * channels, length)                           # [L, T]
     ratio = torch.pow(2.0, semitone.to(x.dtype) / 12.0).repeat_interleave(channels)
-    # A clip whose channels are equal (the dry sources are mono) is shifted once: each lane reads the
-    # first lane of its clip that holds the same signal.
-    source = torch.arange(batch * channels, device=x.device).view(batch, channels)
-    for c in range(1, channels):
-        same = (x[:, c] == x[:, 0]).all(dim=-1)
-        source[:, c] = torch.where(same, source[:, 0], source[:, c])
-    source = source.view(-1)
-    unique = torch.unique(source)
-    # On CPU, a few lanes at a time keep the spectra small enough to stay in cache.
-    size = len(unique) if x.is_cuda else CPU_CHUNK_LANES
+    # On CPU, a few lanes at a time keep the spectra small enough to stay in cache. (Clips whose channels
+    # are equal reach here as one channel: the renderer runs channel-wise processors once on them.)
+    size = lanes.shape[0] if x.is_cuda else CPU_CHUNK_LANES
     fast = not grad and not x.is_cuda
-    shifted = torch.cat([_shift_lanes(lanes[unique[i:i + size]], ratio[unique[i:i + size]], n_fft, n_fft // 4, fast)
-                         for i in range(0, len(unique), size)])
-    y = shifted[torch.searchsorted(unique, source)]
+    y = torch.cat([_shift_lanes(lanes[i:i + size], ratio[i:i + size], n_fft, n_fft // 4, fast)
+                   for i in range(0, lanes.shape[0], size)])
     return {"out": y.view(batch, channels, length)}
 
 

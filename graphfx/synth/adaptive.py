@@ -190,6 +190,7 @@ class AdaptiveParams:
         self.tracks = tracks.tolist() if tracks is not None else None
         self.spectra = spectra
         self.shares = [shares_of(s) for s in spectra] if spectra is not None else None
+        self.totals = [sum(p for _, p in s.values()) for s in spectra] if spectra is not None else None
         self.modulated = set(modulated)
 
     def _locate(self, node: int):
@@ -206,7 +207,7 @@ class AdaptiveParams:
         if track not in self.spectra[graph]:
             return None
         own = self.spectra[graph][track][1]
-        return sum(p for _, p in self.spectra[graph].values()) - own, float(own.sum())
+        return self.totals[graph] - own, float(own.sum())
 
     def __call__(self, node_type: str, nodes: List[int], audio: Dict[str, torch.Tensor],
                  params: torch.Tensor) -> torch.Tensor:

@@ -89,8 +89,7 @@ def dynamics_swing_db(node_type: str, values: Dict[str, float], x: Incoming) -> 
         return float("inf")  # as for filters: no draw can be heard
     step = AUDITION_DECIMATION
 
-    def clip(audio):  # equal channels run once: the detector is channel-linked
-        audio = audio[:1] if audio.shape[0] > 1 and np.array_equal(audio[0], audio[1]) else audio
+    def clip(audio):  # (the renderer already hands over one channel of equal-channel clips)
         return torch.from_numpy(np.ascontiguousarray(audio[:, ::step]))[None]
 
     inputs = {"in": clip(x.audio)}

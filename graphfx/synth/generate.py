@@ -41,6 +41,7 @@ from graphfx.catalog import DRUM_SOURCES
 from graphfx.datasets import (DRY_FILE, FORMAT, GRAPHS_FILE, META_FILE, REFERENCE_FILE, SPLITS, VERSION,
                               DatasetError, num_shards, read_meta, shard_name, shard_range)
 from graphfx.errors import GraphFXError
+from graphfx.files import write_text_atomic
 from graphfx.synth.prototype import PrototypeConfig
 
 #: The paper's clips: 160 000 samples at 44.1 kHz ("3.63 s").
@@ -228,16 +229,9 @@ def prepare(out: str, meta: dict) -> None:
         raise DatasetError(f"--out {out} exists, is not empty and holds no {META_FILE}; choose another --out")
     try:
         os.makedirs(out, exist_ok=True)
-        _write_atomic(path, json.dumps(meta, indent=1) + "\n")
+        write_text_atomic(path, json.dumps(meta, indent=1) + "\n")
     except OSError as err:
         raise DatasetError(f"cannot write to {out}: {err.strerror or err}") from None
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- writing a shard
