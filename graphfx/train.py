@@ -134,7 +134,10 @@ def load_checkpoint(path: str) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged file
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(err).splitlines()[0]}") from None
+        # torch's weights-only refusal opens with advice to load unsafely; say what the file is instead.
+        reason = ("damaged, or not a checkpoint saved by graphfx" if "weights only" in str(err).lower()
+                  else str(err).splitlines()[0])
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(state, dict) or state.get("format") != "graphfx.checkpoint":
         raise CheckpointError(f"{path} is not a graphfx checkpoint")
     return state
