@@ -24,6 +24,7 @@ from torch import nn
 from graphfx import catalog
 from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
+from graphfx.datasets import Tokenize
 from graphfx.models.encoder import LOG_CENTER, EncoderConfig, ReferenceEncoder
 from graphfx.train import collate
 
@@ -59,7 +60,7 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     try:
-        train, unseen = GraphFXDataset(args.data, "train"), GraphFXDataset(args.data, "unseen")
+        train, unseen = (GraphFXDataset(args.data, split, transform=Tokenize()) for split in ("train", "unseen"))
     except GraphFXError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

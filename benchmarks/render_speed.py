@@ -8,7 +8,7 @@ The chain (stereo, 44.1 kHz, 160 000 samples = 3.6 s per clip)::
 is rendered for ``--batch`` different parameter sets (seeded random, within
 musically sensible sub-ranges of the catalog ranges, :data:`KNOB_RANGES`):
 
-* by graphfx, all clips in one :func:`graphfx.render.render` call, in fast
+* by graphfx, all clips in one :func:`graphfx.renderer.render` call, in fast
   mode (``grad=False``: compiled kernels) and differentiable mode
   (``grad=True``: torch only; forward pass, no backward);
 * by pedalboard, one clip at a time (HighpassFilter, PeakFilter, Compressor,
@@ -60,7 +60,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-import graphfx.render as renderer
+import graphfx.renderer as renderer
 from graphfx import catalog
 from graphfx.graph import AudioGraph, Edge, Node
 from graphfx.provenance import git_revision, hardware

@@ -21,11 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from graphfx.decoders import registry
-from graphfx.models.estimator import BlindEstimator
+from graphfx.estimator import BlindEstimator, estimator_config
+from graphfx.presets import PRESETS
 from graphfx.provenance import git_revision, hardware
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 from graphfx.tokens import graph_to_tokens, pad_tokens
-from graphfx.train import PRESETS, estimator_config
 
 
 def measure(decoder: str, preset: str, steps: int, device: str, task: str = "singing") -> dict:
@@ -35,8 +35,7 @@ def measure(decoder: str, preset: str, steps: int, device: str, task: str = "sin
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     graphs = [sample_prototype(random.Random(s), PrototypeConfig(), sample_rate=chosen.sample_rate)
               for s in range(batch)]
-    tokens = pad_tokens([graph_to_tokens(g) for g in graphs])
-    tokens = type(tokens)(**{k: v.to(device) for k, v in tokens.as_dict().items()})
+    tokens = pad_tokens([graph_to_tokens(g) for g in graphs]).to(device)
     samples = round(chosen.seconds * chosen.sample_rate)
     reference = 0.1 * torch.randn(batch, 2, samples, device=device)
     times = []

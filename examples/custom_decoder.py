@@ -20,7 +20,7 @@ import tempfile
 from graphfx import bench
 from graphfx.decoders import registry
 from graphfx.decoders.tokengt import TokenGTDecoder
-from graphfx.train import load_estimator
+from graphfx.estimator import load_estimator
 
 
 @registry.register("tokengt_ortho")

@@ -24,13 +24,16 @@ except ImportError:  # pragma: no cover
 
 from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
+from graphfx.estimator import estimator_config, load_estimator
 from graphfx.files import write_text_atomic
+from graphfx.datasets import Tokenize
 from graphfx.metrics import (invalid_rate, mss_between_graphs, node_type_iou, parameter_loss, summarize,
                              token_error_rates, with_default_params)
+from graphfx.presets import PRESETS
 from graphfx.provenance import git_revision, hardware
 from graphfx.synth.generate import DatasetSpec, generate
 from graphfx.tokens import NODE, Tokens, tokens_to_graph
-from graphfx.train import PRESETS, collate, estimator_config, load_estimator, train
+from graphfx.train import collate, train
 
 #: Metric columns, in the order of the paper's Table 2.
 COLUMNS = ("node_error_rate", "edge_error_rate", "invalid_rate", "invalid_rate_unconstrained", "iou",
@@ -95,17 +98,14 @@ def train_system(row: System, preset: str, data_dir: str, run_dir: str,
     """Trains (or resumes) one system on the dataset; returns its checkpoint."""
     data = GraphFXDataset(data_dir, "train")
     chosen = PRESETS[preset]
-    config = estimator_config(chosen, data.meta["task"], row.decoder, latent=row.latent,
-                              condition_on_source=row.condition_on_source)
-    config.encoder.update(sample_rate=data.sample_rate)
-    if row.condition_on_source:
-        config.encoder["in_channels"] = 2 + len(data.meta["tracks"])
+    config = estimator_config(chosen, data.task, row.decoder, sample_rate=data.sample_rate, tracks=data.tracks,
+                              latent=row.latent, condition_on_source=row.condition_on_source)
     return train(data_dir, run_dir, config, chosen.train, on_step=on_step)
 
 
 def evaluate(model, data_dir: str, split: str, batch_size: int = 8) -> Dict[str, tuple]:
     """Every metric of :data:`COLUMNS` on one validation split: ``{metric: (mean, 95% CI half-width)}``."""
-    dataset = GraphFXDataset(data_dir, split)
+    dataset = GraphFXDataset(data_dir, split, transform=Tokenize())
     if len(dataset) == 0:
         raise GraphFXError(f"the {split!r} split of {data_dir} is empty")
     rate, tracks = dataset.sample_rate, dataset.meta["tracks"]
@@ -126,8 +126,7 @@ def _evaluate_batch(model, batch, sample_rate: int, track_names: Sequence[str]) 
     dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(track_names)}
     estimates = decoder.generate(latents, constrained=True, sample_rate=sample_rate)
     free = decoder.generate(latents, constrained=False, sample_rate=sample_rate)
-    predict = getattr(decoder, "predict_next", None)  # decoders without per-token fields have none
-    predicted = predict(latents, tokens) if predict is not None else None
+    predicted = decoder.predict_next(latents, tokens) if decoder.token_by_token else None
     params = decoder.estimate_params(latents, tokens)
     with_estimates = replace(tokens, params=params.to(tokens.params.dtype))
     oracle = [tokens_to_graph(_example(with_estimates, i), sample_rate) for i in range(len(truth))]

@@ -24,6 +24,9 @@ OUTLETS: Tuple[str, ...] = ("out", "low", "high", "mid", "side", "lfo", "env")
 CONTROL_INLETS = frozenset({"frequency", "gain", "mod", "pan"})
 #: Outlets that emit a control signal rather than audio.
 CONTROL_OUTLETS = frozenset({"lfo", "env"})
+#: Inlets that carry the signal a processor transforms (a ``sidechain`` only steers it): energy
+#: normalization matches the outputs' energy to theirs.
+SIGNAL_INLETS: Tuple[str, ...] = ("in", "mid", "side")
 
 #: Source tracks of the drum-mixing task, in the paper's order.
 DRUM_SOURCES: Tuple[str, ...] = ("kick", "snare", "hat", "tom", "ride", "crash")
@@ -103,6 +106,18 @@ class ProcessorSpec:
             channels alike when no control inlet is connected, so that it
             commutes with other such processors (used by LTI reordering).
         terminal: ``True`` for ``in``, ``out`` and the drum sources.
+        channelwise: whether, with no control inlet connected, it treats the
+            two channels alike and apart (a stereo-linked detector included), so
+            that a clip whose channels are equal may run as one channel and be
+            copied; the renderer does so, since most signals of a drum graph
+            are still the mono dry tracks.
+        generator: whether it makes a signal from no input (an LFO); the
+            renderer then passes the clip length and batch size.
+        mod_target: the parameter the ``mod`` inlet drives (see
+            :meth:`modulated_param`); ``None`` without a ``mod`` inlet.
+        energy_normalized: whether the renderer rescales the outputs to the
+            input's energy; ``False`` for ``mix``, which passes its summed
+            input on unchanged, and for the terminals.
     """
 
     name: str
@@ -114,6 +129,10 @@ class ProcessorSpec:
     required: Tuple[str, ...] = ()
     lti: bool = False
     terminal: bool = False
+    channelwise: bool = False
+    generator: bool = False
+    mod_target: Optional[str] = None
+    energy_normalized: bool = True
     _by_name: Dict[str, Param] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -123,6 +142,15 @@ class ProcessorSpec:
         for port in self.outlets:
             assert port in OUTLETS, port
         assert set(self.required) <= set(self.inlets)
+        assert not (self.generator and self.inlets), self.name
+        assert (self.mod_target is None) == ("mod" not in self.inlets), self.name
+        for port in CONTROL_INLETS.intersection(self.inlets):
+            assert self.modulated_param(port) in self._by_name, (self.name, port)
+
+    def modulated_param(self, inlet: str) -> str:
+        """The parameter a control inlet drives: ``mod`` drives :attr:`mod_target`;
+        ``frequency``, ``gain`` and ``pan`` drive the parameter of their name."""
+        return self.mod_target if inlet == "mod" else inlet
 
     def param(self, name: str) -> Param:
         return self._by_name[name]
@@ -197,9 +225,9 @@ def _build() -> Dict[str, ProcessorSpec]:
     specs = []
 
     def add(name, family, description, inlets=("in",), outlets=("out",), params=(),
-            required=("in",), lti=False):
+            required=("in",), lti=False, **facts):
         specs.append(ProcessorSpec(name, family, description, tuple(inlets), tuple(outlets),
-                                   tuple(params), tuple(required), lti))
+                                   tuple(params), tuple(required), lti, **facts))
 
     # Low-order linear filters (RBJ cookbook biquads; 4th order = two cascaded sections).
     for name, desc in [
@@ -208,22 +236,24 @@ def _build() -> Dict[str, ProcessorSpec]:
         ("lowpass4", "4th-order lowpass"), ("bandpass4", "4th-order bandpass"),
         ("highpass4", "4th-order highpass"),
     ]:
-        add(name, "filter", desc, ("in", "frequency"), params=(_freq(), _q()), lti=True)
+        add(name, "filter", desc, ("in", "frequency"), params=(_freq(), _q()), lti=True, channelwise=True)
     for name, desc in [("lowshelf", "low-shelf equalizer"), ("highshelf", "high-shelf equalizer"),
                        ("bell", "peaking (bell) equalizer")]:
-        add(name, "eq", desc, ("in", "frequency", "gain"), params=(_freq(), _q(), _eq_gain()), lti=True)
+        add(name, "eq", desc, ("in", "frequency", "gain"), params=(_freq(), _q(), _eq_gain()), lti=True,
+            channelwise=True)
     add("crossover", "filter", "Linkwitz-Riley band split; low + high is an allpass",
-        ("in", "frequency"), ("low", "high"), (_freq(),), lti=True)
+        ("in", "frequency"), ("low", "high"), (_freq(),), lti=True, channelwise=True)
     add("phaser", "modulation", "allpass-chain phaser with feedback", ("in", "mod"),
-        params=(_freq(1000.0, 50.0, 10000.0), _feedback(0.5), _mix(0.5)))
+        params=(_freq(1000.0, 50.0, 10000.0), _feedback(0.5), _mix(0.5)), channelwise=True,
+        mod_target="frequency")
 
     # High-order linear filters: modulated delay lines, delays, reverbs.
     add("chorus", "modulation", "chorus: modulated delay line", ("in", "mod"),
-        params=_modulated_delay((5.0, 40.0, 15.0), 0.2, 0.5))
+        params=_modulated_delay((5.0, 40.0, 15.0), 0.2, 0.5), mod_target="delay")
     add("flanger", "modulation", "flanger: short modulated delay with feedback", ("in", "mod"),
-        params=_modulated_delay((0.5, 10.0, 2.0), 0.5, 0.5))
+        params=_modulated_delay((0.5, 10.0, 2.0), 0.5, 0.5), mod_target="delay")
     add("vibrato", "modulation", "vibrato: modulated delay, wet only by default", ("in", "mod"),
-        params=_modulated_delay((1.0, 10.0, 5.0), 0.0, 1.0))
+        params=_modulated_delay((1.0, 10.0, 5.0), 0.0, 1.0), mod_target="delay")
     add("delay", "delay", "mono delay with a filtered feedback loop", params=_delay_params(250.0),
         lti=True)
     add("pingpong_delay", "delay", "stereo ping-pong delay with a filtered feedback loop",
@@ -236,22 +266,23 @@ def _build() -> Dict[str, ProcessorSpec]:
     # Nonlinear processors.
     add("distortion", "nonlinear", "waveshaping distortion",
         params=(Param("gain", "dB", 0.0, 40.0, 12.0), Param("hardness", "", 0.0, 1.0, 0.5),
-                Param("asymmetry", "", 0.0, 1.0, 0.0)))
-    add("bitcrush", "nonlinear", "bit-depth reduction", params=(Param("bit", "bits", 2.0, 16.0, 8.0),))
+                Param("asymmetry", "", 0.0, 1.0, 0.0)), channelwise=True)
+    add("bitcrush", "nonlinear", "bit-depth reduction", params=(Param("bit", "bits", 2.0, 16.0, 8.0),),
+        channelwise=True)
     add("compressor", "dynamics", "feed-forward compressor with soft knee", ("in", "sidechain"),
         params=_dynamics((-60.0, 0.0, -20.0), (1.0, 20.0, 4.0), (0.1, 100.0, 10.0),
-                         (10.0, 1000.0, 100.0), (0.0, 24.0, 6.0)))
+                         (10.0, 1000.0, 100.0), (0.0, 24.0, 6.0)), channelwise=True)
     add("noisegate", "dynamics", "noise gate (downward expander with a high ratio)", ("in", "sidechain"),
         params=_dynamics((-80.0, -10.0, -50.0), (1.0, 20.0, 10.0), (0.1, 100.0, 1.0),
-                         (10.0, 1000.0, 100.0), (0.0, 24.0, 6.0)))
+                         (10.0, 1000.0, 100.0), (0.0, 24.0, 6.0)), channelwise=True)
     add("expander", "dynamics", "downward expander", ("in", "sidechain"),
         params=_dynamics((-80.0, -10.0, -40.0), (1.0, 20.0, 2.0), (0.1, 100.0, 5.0),
-                         (10.0, 1000.0, 100.0), (0.0, 24.0, 6.0)))
+                         (10.0, 1000.0, 100.0), (0.0, 24.0, 6.0)), channelwise=True)
     add("pitchshift", "pitch", "pitch shift by a number of semitones",
-        params=(Param("semitone", "st", -12.0, 12.0, 0.0),))
+        params=(Param("semitone", "st", -12.0, 12.0, 0.0),), channelwise=True)
 
     # Utility processors.
-    add("mix", "utility", "sums every signal on its inlet")
+    add("mix", "utility", "sums every signal on its inlet", energy_normalized=False)
     add("pan", "utility", "constant-power panner", ("in", "pan"),
         params=(Param("pan", "", -1.0, 1.0, 0.0),))
     add("imager", "utility", "stereo width (mid/side balance)",
@@ -260,18 +291,21 @@ def _build() -> Dict[str, ProcessorSpec]:
     add("ms_merge", "utility", "mid/side merger", ("mid", "side"), required=("mid", "side"))
 
     # Control signal generators.
-    add("lfo", "control", "low-frequency oscillator (mono)", (), ("lfo",), _lfo_params(), ())
-    add("stereo_lfo", "control", "low-frequency oscillator (stereo)", (), ("lfo",), _lfo_params(), ())
+    add("lfo", "control", "low-frequency oscillator (mono)", (), ("lfo",), _lfo_params(), (), generator=True)
+    add("stereo_lfo", "control", "low-frequency oscillator (stereo)", (), ("lfo",), _lfo_params(), (),
+        generator=True)
     add("envelope", "control", "envelope follower", ("in",), ("env",),
         (Param("attack", "ms", 0.1, 100.0, 5.0, "log"), Param("release", "ms", 10.0, 1000.0, 100.0, "log"),
-         Param("gain", "dB", -24.0, 24.0, 0.0)))
+         Param("gain", "dB", -24.0, 24.0, 0.0)), channelwise=True)
     assert len(specs) == 33, len(specs)
 
-    terminals = [ProcessorSpec("in", "terminal", "dry input", outlets=("out",), terminal=True),
-                 ProcessorSpec("out", "terminal", "rendered output", inlets=("in",), required=("in",),
-                               terminal=True)]
-    terminals += [ProcessorSpec(src, "source", f"dry {src} track (drum graphs)", outlets=("out",),
-                                terminal=True) for src in DRUM_SOURCES]
+    def terminal(name, family, description, **ports):  # the renderer passes audio through these as is
+        return ProcessorSpec(name, family, description, terminal=True, energy_normalized=False, **ports)
+
+    terminals = [terminal("in", "terminal", "dry input", outlets=("out",)),
+                 terminal("out", "terminal", "rendered output", inlets=("in",), required=("in",))]
+    terminals += [terminal(src, "source", f"dry {src} track (drum graphs)", outlets=("out",))
+                  for src in DRUM_SOURCES]
     return {spec.name: spec for spec in terminals + specs}
 
 
@@ -307,7 +341,9 @@ def to_dict(name: Optional[str] = None) -> dict:
         out[n] = {
             "family": s.family, "description": s.description, "inlets": list(s.inlets),
             "required_inlets": list(s.required), "outlets": list(s.outlets), "lti": s.lti,
-            "terminal": s.terminal,
+            "terminal": s.terminal, "channelwise": s.channelwise, "generator": s.generator,
+            "modulates": {i: s.modulated_param(i) for i in s.inlets if i in CONTROL_INLETS},
+            "energy_normalized": s.energy_normalized,
             "params": [{"name": p.name, "unit": p.unit, "min": p.min, "max": p.max,
                         "default": p.default, "scale": p.scale} for p in s.params],
         }

@@ -120,7 +120,7 @@ def render(graph_file, inputs, output, no_resample, no_normalize):
     from graphfx.audio import load_audio, save_audio
     from graphfx.errors import AudioError
     from graphfx.graph import AudioGraph
-    from graphfx.render import render as render_graph
+    from graphfx.renderer import render as render_graph
 
     graph = AudioGraph.load(graph_file).validate()
     tracks = {} if inputs else _builtin_clip(graph)
@@ -303,19 +303,18 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
     """Train a blind estimator on a generated dataset (resumable; DDP under torchrun)."""
     from dataclasses import replace
 
-    from graphfx.datasets import read_meta
-    from graphfx.train import PRESETS, estimator_config, train as run_training
+    from graphfx.dataformat import read_meta
+    from graphfx.estimator import estimator_config
+    from graphfx.presets import PRESETS
+    from graphfx.train import train as run_training
 
     meta = read_meta(data_dir)
     chosen = PRESETS[preset]
     if no_latent and autoencoder:
         raise click.UsageError("--no-latent and --autoencoder exclude each other")
     latent = "zero" if no_latent else ("graph" if autoencoder else "audio")
-    config = estimator_config(chosen, meta["task"], decoder, latent=latent,
-                              condition_on_source=source_conditioning)
-    config.encoder.update(sample_rate=meta["sample_rate"])
-    if source_conditioning:
-        config.encoder["in_channels"] = 2 + len(meta["tracks"])
+    config = estimator_config(chosen, meta["task"], decoder, sample_rate=meta["sample_rate"], tracks=meta["tracks"],
+                              latent=latent, condition_on_source=source_conditioning)
     overrides = {k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("lr", lr)) if v is not None}
     train_config = replace(chosen.train, **overrides)
     leader = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
@@ -350,7 +349,7 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from graphfx import bench as benchmark
-    from graphfx.train import PRESETS
+    from graphfx.presets import PRESETS
 
     labels = list(systems) or benchmark.default_systems()
     if checkpoint is not None and len(labels) != 1:
@@ -394,7 +393,7 @@ def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
     """Estimate the processing graph of AUDIO_FILE (the processed recording) with a trained CHECKPOINT."""
     from graphfx.audio import load_audio
     from graphfx.errors import AudioError
-    from graphfx.train import load_estimator
+    from graphfx.estimator import load_estimator
 
     for path in (output, picture):  # fail before the model runs, not after
         folder = os.path.dirname(os.path.abspath(path)) if path else None

@@ -17,7 +17,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from graphfx import catalog
 from graphfx.graph import AudioGraph
-from graphfx.render import render
+from graphfx.renderer import render
 
 
 def log_examples(writer: SummaryWriter, model, batch: Dict, step: int, sample_rate: int, count: int = 2) -> None:

@@ -2,126 +2,30 @@
 
 The datasets of Section 4.1 of "Blind Estimation of Audio Processing Graph"
 (Lee et al., ICASSP 2023) <https://arxiv.org/abs/2303.08257>, as written by
-:func:`graphfx.synth.generate.generate` (``graphfx generate``). Layout::
-
-    DIR/dataset.json                        what the dataset is (see below)
-    DIR/<split>/shard-00000/graphs.jsonl    one line per example:
-                                            {"index", "seed", "tracks", "graph"}
-    DIR/<split>/shard-00000/reference.npy   float32 [n, 2, T]   (mode "stored" only)
-    DIR/<split>/shard-00000/dry.npy         float32 [n, K, T]   (mode "stored" only)
-    DIR/<split>/shard-00001/...
-
-with ``split`` one of ``train seen unseen``; shard ``j`` holds examples
-``j * shard_size`` to ``(j + 1) * shard_size - 1``; ``K`` = 1 for singing
-(track ``in``) or 6 for drums (``kick snare hat tom ride crash``, zeros for
-the tracks absent from a clip), each track mixed down to mono. A shard
-directory is renamed into place only once complete, so a shard that exists
-is whole. ``dataset.json`` holds ``format`` (``"graphfx.dataset"``),
-``version``, ``synthesis`` (the version of the synthesis rules that made it;
-resuming with other rules is refused), ``mode`` (``"stored"`` or ``"lazy"``: graphs and seeds only, the
-audio is synthesized again on access), ``task``, ``sample_rate``,
-``num_samples`` (``T``), ``seed``, ``shard_size``, ``sizes`` (examples per
-split), ``tracks`` (the ``K`` rows of ``dry``), ``prototype`` (the
-:class:`~graphfx.synth.prototype.PrototypeConfig`) and ``source`` (what the
-dry audio came from).
+:func:`graphfx.synth.generate.generate` (``graphfx generate``) in the layout
+of :mod:`graphfx.dataformat`.
 
 Loading reads JSON and ``.npy`` files only (``allow_pickle=False``): a
 dataset never executes code.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections import OrderedDict
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch_geometric.data import Dataset, HeteroData
+from torch_geometric.transforms import BaseTransform
 
+from graphfx.dataformat import (DRY_FILE, GRAPHS_FILE, META_FILE, REFERENCE_FILE, SPLITS, DatasetError, dry_matrix,
+                                num_shards, read_graph_lines, read_meta, shard_name, shard_range)
 from graphfx.errors import GraphFXError
-from graphfx.graph import AudioGraph
+from graphfx.graph import AudioGraph, hetero_to_graph
+from graphfx.tokens import graph_to_tokens
 
-FORMAT = "graphfx.dataset"
-VERSION = 1
-SPLITS: Tuple[str, ...] = ("train", "seen", "unseen")
-MODES: Tuple[str, ...] = ("stored", "lazy")
-META_FILE = "dataset.json"
-GRAPHS_FILE = "graphs.jsonl"
-REFERENCE_FILE = "reference.npy"
-DRY_FILE = "dry.npy"
-
-
-class DatasetError(GraphFXError):
-    """A missing, incomplete or corrupt dataset directory, or a clash with an existing one."""
-
-
-def shard_name(index: int) -> str:
-    return f"shard-{index:05d}"
-
-
-def num_shards(size: int, shard_size: int) -> int:
-    return math.ceil(size / shard_size) if size > 0 else 0
-
-
-def shard_range(index: int, size: int, shard_size: int) -> Tuple[int, int]:
-    """``(start, count)`` of shard ``index`` in a split of ``size`` examples."""
-    start = index * shard_size
-    return start, min(shard_size, size - start)
-
-
-def read_meta(root: str) -> dict:
-    """Parses and checks ``root/dataset.json``; raises :class:`DatasetError` (one line) if unusable."""
-    path = os.path.join(root, META_FILE)
-    if not os.path.isdir(root):
-        raise DatasetError(f"dataset directory {root} does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(f"{root} is not a graphfx dataset (no {META_FILE}); make one with `graphfx generate`") \
-            from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DatasetError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DatasetError(f"{path} is not a {FORMAT} file")
-    if meta.get("version") != VERSION:
-        raise DatasetError(f"{path}: unsupported version {meta.get('version')!r} (this graphfx reads {VERSION})")
-    checks = {
-        "mode": lambda v: v in MODES,
-        "task": lambda v: v in ("singing", "drums"),
-        "sample_rate": _positive_int, "num_samples": _positive_int, "shard_size": _positive_int,
-        "seed": lambda v: isinstance(v, int) and v >= 0,
-        "sizes": lambda v: isinstance(v, dict) and set(v) == set(SPLITS)
-        and all(isinstance(n, int) and n >= 0 for n in v.values()),
-        "tracks": lambda v: isinstance(v, list) and v and all(isinstance(t, str) for t in v),
-        "prototype": lambda v: isinstance(v, dict),
-        "source": lambda v: isinstance(v, dict),
-    }
-    for key, ok in checks.items():
-        if key not in meta or not ok(meta[key]):
-            raise DatasetError(f"{path}: missing or invalid field {key!r}")
-    return meta
-
-
-def _positive_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
-def read_graph_lines(path: str, expected: Optional[int] = None) -> List[dict]:
-    """The records of one ``graphs.jsonl``: ``{"index", "seed", "tracks", "graph"}`` per example."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            records = [json.loads(line) for line in f if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DatasetError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
-    if expected is not None and len(records) != expected:
-        raise DatasetError(f"{path} holds {len(records)} examples, expected {expected}; the shard is corrupt")
-    for r in records:
-        if not isinstance(r, dict) or not isinstance(r.get("seed"), int) or not isinstance(r.get("graph"), dict):
-            raise DatasetError(f"{path}: malformed record (needs 'seed' and 'graph')")
-    return records
+__all__ = ["GraphFXDataset", "DatasetError"]
 
 
 class GraphFXDataset(Dataset):
@@ -129,7 +33,7 @@ class GraphFXDataset(Dataset):
     "Blind Estimation of Audio Processing Graph" <https://arxiv.org/abs/2303.08257>.
 
     Each item is the :class:`~torch_geometric.data.HeteroData` of the
-    example's graph (layout in :mod:`graphfx.hetero`) with graph-level
+    example's graph (layout in :func:`graphfx.graph.graph_to_hetero`) with graph-level
     attributes ``reference`` (float32 ``[1, 2, T]``), ``dry`` (float32
     ``[1, K, T]``, rows in the order of :attr:`tracks`) and ``seed`` (long
     ``[1]``), so that :class:`torch_geometric.loader.DataLoader` batches them
@@ -274,6 +178,7 @@ class GraphFXDataset(Dataset):
         else:
             graph = self.graph(idx)
         data = graph.to_hetero()
+        data.graph = graph  # the parsed graph, so that tokenizing an item needs no round trip
         if self.audio:
             data.reference = torch.from_numpy(reference)[None]   # (1, 2, T)
             data.dry = torch.from_numpy(dry)[None]               # (1, K, T)
@@ -282,7 +187,7 @@ class GraphFXDataset(Dataset):
 
     # --- lazy mode ------------------------------------------------------------
     def _render(self, idx: int, graph: AudioGraph, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-        from graphfx.synth.generate import dry_matrix, make_source_from_meta
+        from graphfx.sources import make_source_from_meta
         from graphfx.synth.pairs import make_pairs
         from graphfx.synth.prototype import PrototypeConfig
 
@@ -306,6 +211,20 @@ class GraphFXDataset(Dataset):
                 f"mode={self.meta['mode']}, len={self.size})")
 
 
-def splits(root: str) -> Dict[str, int]:
-    """Examples per split of the dataset at ``root``."""
-    return dict(read_meta(root)["sizes"])
+class Tokenize(BaseTransform):
+    r"""Adds to an item its :class:`~graphfx.graph.AudioGraph` (``data.graph``) and token sequence
+    (``data.tokens``, :func:`graphfx.tokens.graph_to_tokens`), so that batches pad tokens made once per item.
+
+    Items are those of :func:`~graphfx.graph.graph_to_hetero` (e.g. of :class:`~graphfx.datasets.GraphFXDataset`), whose
+    graph was validated when they were built; it is not validated again.
+
+    Example::
+
+        dataset = GraphFXDataset(root, "train", transform=Tokenize())
+    """
+
+    def forward(self, data: HeteroData) -> HeteroData:
+        if not isinstance(getattr(data, "graph", None), AudioGraph):  # items of GraphFXDataset carry it
+            data.graph = hetero_to_graph(data)
+        data.tokens = graph_to_tokens(data.graph, validate=False)
+        return data

@@ -214,16 +214,12 @@ class AudioGraph:
 
     # --- PyG ------------------------------------------------------------
     def to_hetero(self):
-        """The graph as a PyG ``HeteroData``; see :mod:`graphfx.hetero` for the layout."""
-        from graphfx.hetero import graph_to_hetero
-
+        """The graph as a PyG ``HeteroData`` (layout: :func:`graph_to_hetero`)."""
         return graph_to_hetero(self)
 
     @classmethod
     def from_hetero(cls, data) -> "AudioGraph":
         """Inverse of :meth:`to_hetero` (one graph, not a batch)."""
-        from graphfx.hetero import hetero_to_graph
-
         return hetero_to_graph(data)
 
     # --- networkx -------------------------------------------------------
@@ -301,3 +297,75 @@ def _edge_from_dict(d, i: int) -> Edge:
     if unknown:
         raise GraphError("format", f"edges[{i}] has unknown field(s) {sorted(unknown)}")
     return Edge(d["src"], d["dst"], d.get("outlet", "out"), d.get("inlet", "in"), float(gain))
+
+
+# --- the PyG form ---------------------------------------------------------------------------------------------------
+#: Node and edge store names of the ``HeteroData`` form.
+HETERO_NODE = "proc"
+HETERO_EDGE = ("proc", "to", "proc")
+
+
+def graph_to_hetero(graph: AudioGraph):
+    """The graph as a PyG ``HeteroData``, one node store and one edge store, so that graphs with different
+    processor sets batch with ``Batch.from_data_list``::
+
+        data["proc"].proc_type    long    [N]      index into catalog.NODE_TYPES
+        data["proc"].params       float64 [N, P]   parameters normalized to [0, 1], zero-padded
+        data["proc"].param_mask   bool    [N, P]   which slots hold a parameter
+        data["proc"].track        long    [N]      index into catalog.TRACKS, -1 for none
+        data["proc"].num_nodes    int              set explicitly (PyG cannot infer it)
+        data["proc", "to", "proc"].edge_index  long    [2, E]
+        data["proc", "to", "proc"].port        long    [E, 2]   (outlet, inlet) indices
+        data["proc", "to", "proc"].gain        float64 [E]
+        data.node_ids     list[str]   node ids, in node order
+        data.sample_rate  int
+
+    Parameters are float64 so a round trip keeps them to 12 significant digits.
+    Names avoid ``node_type``/``edge_type``, which ``to_homogeneous()`` overwrites.
+    """
+    import torch  # PyG and torch load on first use: the JSON side of the graph model stays light
+    from torch_geometric.data import HeteroData
+
+    graph.validate()
+    index = {n.id: i for i, n in enumerate(graph.nodes)}
+    num_nodes = len(graph.nodes)
+    params = torch.zeros(num_nodes, catalog.MAX_PARAMS, dtype=torch.float64)
+    mask = torch.zeros(num_nodes, catalog.MAX_PARAMS, dtype=torch.bool)
+    for i, n in enumerate(graph.nodes):
+        for j, p in enumerate(n.spec.params):
+            params[i, j] = p.normalize(n.params[p.name])
+            mask[i, j] = True
+
+    data = HeteroData()
+    procs, edges = data[HETERO_NODE], data[HETERO_EDGE]
+    procs.proc_type = torch.tensor([catalog.TYPE_INDEX[n.type] for n in graph.nodes], dtype=torch.long)
+    procs.params = params
+    procs.param_mask = mask
+    procs.track = torch.tensor([catalog.TRACKS.index(n.track) if n.track else -1 for n in graph.nodes],
+                               dtype=torch.long)
+    procs.num_nodes = num_nodes
+    edges.edge_index = torch.tensor([[index[e.src] for e in graph.edges], [index[e.dst] for e in graph.edges]],
+                                    dtype=torch.long).view(2, -1)
+    edges.port = torch.tensor([[catalog.OUTLET_INDEX[e.outlet], catalog.INLET_INDEX[e.inlet]] for e in graph.edges],
+                              dtype=torch.long).view(-1, 2)
+    edges.gain = torch.tensor([e.gain for e in graph.edges], dtype=torch.float64)
+    data.node_ids = graph.node_ids
+    data.sample_rate = graph.sample_rate
+    return data
+
+
+def hetero_to_graph(data) -> AudioGraph:
+    """The :class:`AudioGraph` of one ``HeteroData`` made by :func:`graph_to_hetero`."""
+    store, edges = data[HETERO_NODE], data[HETERO_EDGE]
+    node_ids = list(data.node_ids)
+    nodes = []
+    for i, type_index in enumerate(store.proc_type.tolist()):
+        spec = catalog.SPECS[catalog.NODE_TYPES[type_index]]
+        params = {p.name: round_param(float(p.denormalize(float(store.params[i, j]))))
+                  for j, p in enumerate(spec.params)}
+        track = int(store.track[i])
+        nodes.append(Node(node_ids[i], spec.name, params, catalog.TRACKS[track] if track >= 0 else None))
+    src, dst = edges.edge_index.tolist()
+    out = [Edge(node_ids[s], node_ids[d], catalog.OUTLETS[o], catalog.INLETS[k], float(g))
+           for s, d, (o, k), g in zip(src, dst, edges.port.tolist(), edges.gain.tolist())]
+    return AudioGraph(nodes, out, int(data.sample_rate))

@@ -26,7 +26,7 @@ from torch import Tensor
 from graphfx import catalog
 from graphfx.graph import AudioGraph, Node
 from graphfx.losses import mss_loss
-from graphfx.render import render
+from graphfx.renderer import render
 from graphfx.tokens import EDGE, NODE, Tokens
 
 

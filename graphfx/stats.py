@@ -96,7 +96,8 @@ def graph_stats(graphs: Iterable[AudioGraph], name: str = "") -> GraphStats:
 
 def dataset_stats(root: str, splits: Optional[Iterable[str]] = None) -> Dict[str, GraphStats]:
     """:func:`graph_stats` of every split of the dataset at ``root`` (graphs only: no audio is read)."""
-    from graphfx.datasets import SPLITS, GraphFXDataset
+    from graphfx.dataformat import SPLITS
+    from graphfx.datasets import GraphFXDataset
 
     out = {}
     for split in splits or SPLITS:

@@ -4,8 +4,10 @@ Section 3 "Training" of Lee et al. (2023): both decoding stages are trained
 together, prototype decoding by teacher-forced cross-entropy with label
 smoothing 0.1 and parameter estimation by L1 on the oracle prototype, with
 AdamW, a linear schedule peaking at 5e-4 after 50k warmup steps, 200k steps,
-batch 32 (the ``paper`` preset). ``cpu`` and ``smoke`` are the same recipe at
-a size a 2-core CPU runs in under an hour and in a minute.
+batch 32 (the ``paper`` preset, :mod:`graphfx.presets`). ``cpu`` and ``smoke``
+are the same recipe at a size a 2-core CPU runs in under an hour and in a minute.
+Items are tokenized once, by the :class:`~graphfx.datasets.Tokenize` transform of
+the dataset; :func:`collate` pads their tokens.
 
 Multi-GPU and multi-node training uses PyTorch's own launcher: run
 ``torchrun --nproc_per_node N -m graphfx.cli train ...``; each process reads
@@ -19,7 +21,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from typing import Callable, Dict, Iterator, Optional
 
 import torch
@@ -29,76 +31,21 @@ from torch.utils.data import DataLoader
 from graphfx.dashboard import log_examples, log_hparams
 from graphfx.datasets import GraphFXDataset
 from graphfx.errors import GraphFXError
-from graphfx.graph import AudioGraph
-from graphfx.models.estimator import BlindEstimator, EstimatorConfig
+from graphfx.estimator import CHECKPOINT_FORMAT, BlindEstimator, EstimatorConfig, load_checkpoint
+from graphfx.datasets import Tokenize
+from graphfx.presets import PRESETS, TrainConfig  # noqa: F401 (PRESETS: re-exported)
 from graphfx.provenance import git_revision
-from graphfx.tokens import graph_to_tokens, pad_tokens
+from graphfx.tokens import pad_tokens
 
 CHECKPOINT = "checkpoint.pt"
 
 
-class CheckpointError(GraphFXError):
-    """A missing, corrupt or incompatible checkpoint."""
-
-
-@dataclass
-class TrainConfig:
-    """Optimization settings (the model's live in :class:`EstimatorConfig`)."""
-
-    steps: int = 200_000
-    batch_size: int = 32
-    lr: float = 5e-4
-    warmup: int = 50_000
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    log_every: int = 100
-    checkpoint_every: int = 2000
-    seed: int = 0
-    num_workers: int = 0
-
-
-@dataclass
-class Preset:
-    """A named size: data format, model sizes and optimization."""
-
-    name: str
-    sample_rate: int
-    seconds: float
-    num_train: int
-    num_val: int
-    encoder: str  # EncoderConfig preset name
-    decoder: str  # decoder Config preset name
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-PRESETS = {
-    "paper": Preset("paper", 44100, 160000 / 44100, 300_000, 3_000, "paper", "paper"),
-    "cpu": Preset("cpu", 16000, 2.0, 4000, 200, "small", "small",
-                  TrainConfig(steps=3000, batch_size=16, lr=1e-3, warmup=300, log_every=25, checkpoint_every=250)),
-    "smoke": Preset("smoke", 16000, 0.5, 24, 6, "tiny", "tiny",
-                    TrainConfig(steps=20, batch_size=4, lr=1e-3, warmup=5, log_every=5, checkpoint_every=10)),
-}
-
-
-def estimator_config(preset: Preset, task: str, decoder: str, **options) -> EstimatorConfig:
-    """The model configuration of a preset for a task and a registered decoder."""
-    from graphfx.decoders import registry
-    from graphfx.models.encoder import EncoderConfig
-
-    encoder = getattr(EncoderConfig, preset.encoder)(task, preset.sample_rate)
-    decoder_config = asdict(registry.get(decoder).make_config(preset.decoder))
-    decoder_config["d_model"] = encoder.d_model
-    if "task" in decoder_config:
-        decoder_config["task"] = task
-    return EstimatorConfig(decoder, decoder_config, asdict(encoder), **options)
-
-
 def collate(items) -> Dict:
-    """PyG items -> reference ``[B, 2, T]``, dry ``[B, K, T]``, tokens ``[B, L]``, graphs."""
-    graphs = [AudioGraph.from_hetero(item) for item in items]
+    """Tokenized items (:class:`~graphfx.datasets.Tokenize`) -> reference ``[B, 2, T]``, dry ``[B, K, T]``,
+    tokens ``[B, L]`` and graphs."""
     return {"reference": torch.cat([item.reference for item in items]),
             "dry": torch.cat([item.dry for item in items]),
-            "tokens": pad_tokens([graph_to_tokens(g) for g in graphs]), "graphs": graphs}
+            "tokens": pad_tokens([item.tokens for item in items]), "graphs": [item.graph for item in items]}
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
@@ -111,7 +58,7 @@ def lr_factor(step: int, warmup: int, steps: int) -> float:
 def save_checkpoint(path: str, model: nn.Module, optimizer, scheduler, step: int, model_config: EstimatorConfig,
                     train_config: TrainConfig) -> None:
     """Writes atomically: a crash leaves the previous checkpoint intact."""
-    state = {"format": "graphfx.checkpoint", "version": 1, "step": step, "model": model.state_dict(),
+    state = {"format": CHECKPOINT_FORMAT, "version": 1, "step": step, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "model_config": model_config.to_dict(), "train_config": asdict(train_config),
              "git": git_revision()}
@@ -125,33 +72,6 @@ def save_checkpoint(path: str, model: nn.Module, optimizer, scheduler, step: int
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def load_checkpoint(path: str) -> dict:
-    """Reads a checkpoint without executing code (``weights_only=True``)."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged file
-        # torch's weights-only refusal opens with advice to load unsafely; say what the file is instead.
-        reason = ("damaged, or not a checkpoint saved by graphfx" if "weights only" in str(err).lower()
-                  else str(err).splitlines()[0])
-        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
-    if not isinstance(state, dict) or state.get("format") != "graphfx.checkpoint":
-        raise CheckpointError(f"{path} is not a graphfx checkpoint")
-    return state
-
-
-def load_estimator(path: str) -> BlindEstimator:
-    """Rebuilds the model a checkpoint describes and loads its weights."""
-    state = load_checkpoint(path)
-    try:
-        model = BlindEstimator(EstimatorConfig(**state["model_config"]))
-        model.load_state_dict(state["model"])
-    except (TypeError, KeyError, RuntimeError, GraphFXError) as err:
-        raise CheckpointError(f"checkpoint {path} does not match this graphfx: {str(err).splitlines()[0]}") from None
-    return model.eval()
 
 
 def _batches(loader: DataLoader, sampler) -> Iterator[Dict]:
@@ -200,7 +120,7 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
         step = int(resumed["step"])
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
 
-    dataset = GraphFXDataset(data_dir, "train")
+    dataset = GraphFXDataset(data_dir, "train", transform=Tokenize())
     sampler = torch.utils.data.DistributedSampler(dataset, seed=config.seed) if distributed else None
     generator = torch.Generator().manual_seed(config.seed + step)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -216,7 +136,7 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
     started, first_step = time.time(), step
     while step < config.steps:
         batch = next(batches)
-        tokens = _to(batch["tokens"], device)
+        tokens = batch["tokens"].to(device)
         losses = net(batch["reference"].to(device), tokens, batch["dry"].to(device))
         if not math.isfinite(losses["loss"].item()):
             raise GraphFXError(f"training diverged at step {step} (loss {losses['loss'].item()}); lower --lr")
@@ -252,11 +172,8 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
 def _showcase(data_dir: str) -> Optional[Dict]:
     """The first two examples of the seen validation split, for TensorBoard (``None`` if it is empty)."""
     try:
-        seen = GraphFXDataset(data_dir, "seen")
+        seen = GraphFXDataset(data_dir, "seen", transform=Tokenize())
     except GraphFXError:
         return None
     return collate([seen[i] for i in range(min(2, len(seen)))]) if len(seen) else None
 
-
-def _to(tokens, device):
-    return replace(tokens, **{k: v.to(device) for k, v in tokens.as_dict().items()})

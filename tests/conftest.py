@@ -1,6 +1,7 @@
 """Shared test helpers: small example graphs and a random valid-graph generator."""
 import random
 
+import numpy as np
 import pytest
 
 from graphfx import catalog
@@ -91,3 +92,11 @@ def random_graph(seed: int, max_nodes: int = 12, drums: bool = False) -> AudioGr
 @pytest.fixture
 def example_graph():
     return AudioGraph.from_json(EXAMPLE_JSON)
+
+
+def check_audio(audio, channels=1, n=160000):
+    """A dry clip's audio: float32 ``[channels, n]``, finite, not silent, peak <= 1."""
+    assert audio.dtype == np.float32
+    assert audio.shape == (channels, n)
+    assert np.isfinite(audio).all()
+    assert 0 < np.max(np.abs(audio)) <= 1.0

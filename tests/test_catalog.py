@@ -105,3 +105,39 @@ def test_unknown_type_error_names_it():
 def test_port_kinds():
     assert catalog.CONTROL_OUTLETS == {"lfo", "env"}
     assert catalog.CONTROL_INLETS == {"frequency", "gain", "mod", "pan"}
+
+
+# What the renderer knows of each processor, as it listed it before these were spec fields.
+CHANNELWISE = {"lowpass", "bandpass", "highpass", "bandreject", "lowpass4", "bandpass4", "highpass4", "lowshelf",
+               "highshelf", "bell", "crossover", "phaser", "distortion", "bitcrush", "compressor", "noisegate",
+               "expander", "pitchshift", "envelope"}
+MOD_TARGETS = {"phaser": "frequency", "chorus": "delay", "flanger": "delay", "vibrato": "delay"}
+
+
+def test_channelwise_types_are_exactly_the_flagged_ones():
+    assert {n for n, s in catalog.SPECS.items() if s.channelwise} == CHANNELWISE
+
+
+def test_control_inlets_drive_their_parameters():
+    assert {n: s.mod_target for n, s in catalog.SPECS.items() if s.mod_target} == MOD_TARGETS
+    for name, spec in catalog.SPECS.items():
+        for inlet in catalog.CONTROL_INLETS.intersection(spec.inlets):
+            want = MOD_TARGETS[name] if inlet == "mod" else inlet  # frequency, gain, pan: their namesake
+            assert spec.modulated_param(inlet) == want and spec.has_param(want), (name, inlet)
+
+
+def test_generators_and_energy_normalization():
+    generators = [n for n, s in catalog.SPECS.items() if s.generator]
+    assert generators == ["lfo", "stereo_lfo"]
+    assert all(not catalog.get(n).inlets for n in generators)
+    terminals = {n for n, s in catalog.SPECS.items() if s.terminal}
+    assert {n for n, s in catalog.SPECS.items() if not s.energy_normalized} == {"mix"} | terminals
+    assert catalog.SIGNAL_INLETS == ("in", "mid", "side")
+
+
+def test_facts_in_json():
+    phaser = catalog.to_dict("phaser")["phaser"]
+    assert phaser["channelwise"] and not phaser["generator"] and phaser["energy_normalized"]
+    assert phaser["modulates"] == {"mod": "frequency"}
+    assert catalog.to_dict("bell")["bell"]["modulates"] == {"frequency": "frequency", "gain": "gain"}
+    assert catalog.to_dict("lfo")["lfo"]["generator"]

@@ -9,7 +9,7 @@ from torch_geometric.loader import DataLoader
 from graphfx.catalog import DRUM_SOURCES
 from graphfx.datasets import DatasetError, GraphFXDataset
 from graphfx.graph import AudioGraph
-from graphfx.hetero import EDGE, NODE
+from graphfx.graph import HETERO_EDGE as EDGE, HETERO_NODE as NODE
 from graphfx.synth.generate import DatasetSpec, generate
 
 RATE, SAMPLES = 16000, 4000

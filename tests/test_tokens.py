@@ -4,7 +4,8 @@ from hypothesis import given, settings, strategies as st
 from conftest import random_graph
 from graphfx import catalog
 from graphfx.canonical import bfs_order
-from graphfx.tokens import EDGE, END, NODE, START, decoding_order, graph_to_tokens, tokens_to_graph
+from graphfx.tokens import (EDGE, END, NODE, START, Token, decoding_order, graph_to_tokens, tokens_from_rows,
+                            tokens_to_graph)
 
 
 def renamed(graph):
@@ -83,3 +84,37 @@ def test_pad_tokens_batches_sequences():
     n = min(len(a), len(b))
     assert (batch.kind[short, n:] == PAD).all() and (batch.src[short, n:] == -1).all()
     assert torch.equal(batch.kind[1 - short], (b if short == 0 else a).kind)
+
+
+def test_tokens_to_graph_tolerates_odd_sequences():
+    tokens = graph_to_tokens(random_graph(3, drums=True))
+    assert tokens_to_graph(tokens).decode_issues == []
+    T, O, I = catalog.TYPE_INDEX, catalog.OUTLET_INDEX, catalog.INLET_INDEX
+    rows = [Token(START), Token(NODE, 0, 0, T["out"]), Token(EDGE, 5, 0, outlet=0, inlet=0),
+            Token(NODE, 1, 1, T["out"]), Token(EDGE, 1, 0, outlet=O["lfo"], inlet=I["in"])]
+    graph = tokens_to_graph(tokens_from_rows(rows))
+    assert len(graph.nodes) == 2 and len(graph.edges) == 1 and not graph.is_valid()
+    assert any("not decoded" in issue for issue in graph.decode_issues)
+    assert "no end token" in graph.decode_issues
+
+
+def test_rows_and_sequences_convert_both_ways(example_graph):
+    from graphfx.tokens import batch_from_rows, tokens_to_rows
+
+    tokens = graph_to_tokens(example_graph)
+    padded = type(tokens)(**{k: torch.cat([v, torch.zeros_like(v[:3])]) for k, v in tokens.as_dict().items()})
+    rows = tokens_to_rows(padded)  # up to end, padding dropped
+    assert rows[0] == Token(START) and rows[-1] == Token(END) and len(rows) == len(tokens)
+    assert tokens_from_rows(rows, tokens.params, tokens.gain) == tokens
+    batch = batch_from_rows([rows, rows])
+    assert batch.kind.shape == (2, len(rows)) and torch.equal(batch.src[1], tokens.src)
+    assert tokens.to("cpu") == tokens
+
+
+def test_tokenize_transform_gives_items_their_graph_and_tokens(example_graph):
+    from graphfx.datasets import Tokenize
+
+    data = example_graph.to_hetero()
+    item = Tokenize()(data)
+    assert item.graph == example_graph and item.tokens == graph_to_tokens(example_graph)
+    assert "tokens" not in data  # PyG transforms leave their input alone

@@ -1,8 +1,9 @@
 """Per-track drum stems from Hydrogen drum kits (Debian's ``hydrogen-drumkits``).
 
 Stands in for the 14 commercial sample libraries of Lee et al. (2023),
-Section 4.1: every kit plays generated grooves (``tools/grooves.py``), one mono
-stem per track, written in the layout ``graphfx.sources.FolderSource`` reads::
+Section 4.1: every kit plays generated grooves (:mod:`graphfx.sources.grooves`),
+one mono stem per track, written in the layout ``graphfx.sources.FolderSource``
+reads::
 
     OUT/<kit>/<track>/take00.wav ...   (track in kick snare hat tom ride crash; 44.1 kHz mono 24-bit)
     OUT/hydrogen_equalization.json     (the equalization targets and per-kit corrections)
@@ -57,14 +58,10 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from grooves import TRACKS, Hit, make_groove  # noqa: E402
+from graphfx.sources.grooves import TRACKS, VARIANTS, Hit, make_groove
 
 SR = 44100
 DEFAULT_KITS_DIR = "/usr/share/hydrogen/data/drumkits"
-#: Drums of each track in groove variant order (see grooves.py).
-SLOTS: Dict[str, Tuple[str, ...]] = {"kick": ("kick",), "snare": ("snare",), "hat": ("closed", "open", "pedal"),
-                                     "tom": ("high", "mid", "floor"), "ride": ("ride",), "crash": ("crash1", "crash2")}
 EQ_NFFT = 4096
 MAX_EQ_DB = 12.0
 HEADROOM = 0.5  # -6 dB on top of the equalized level
@@ -191,7 +188,8 @@ def classify(name: str) -> List[Tuple[str, int, int]]:
 
 
 def map_kit(instruments: Sequence[Instrument]) -> Dict[str, List[Instrument]]:
-    """Per track, one instrument per slot of :data:`SLOTS` (missing slots fall back to the nearest)."""
+    """Per track, one instrument per groove variant (:data:`graphfx.sources.grooves.VARIANTS`); missing slots
+    fall back to the nearest."""
     cands: Dict[str, List[Tuple[int, int, int, Instrument]]] = {t: [] for t in TRACKS}
     for order, inst in enumerate(instruments):
         for track, slot, pref in classify(inst.name):
@@ -200,7 +198,7 @@ def map_kit(instruments: Sequence[Instrument]) -> Dict[str, List[Instrument]]:
     for track, found in cands.items():
         if not found:
             continue
-        n = len(SLOTS[track])
+        n = len(VARIANTS[track])
         if track == "crash":  # the first two crash cymbals
             ordered = [c[3] for c in sorted(found, key=lambda c: (c[1], c[2]))]
             kit[track] = [ordered[min(i, len(ordered) - 1)] for i in range(n)]
@@ -456,7 +454,8 @@ def write_kit(out_dir: str, kit: str, stems: Dict[str, List[Optional[np.ndarray]
     return guards
 
 
-def _common_args(parser: argparse.ArgumentParser) -> None:
+def common_args(parser: argparse.ArgumentParser) -> None:
+    """Adds the options both drum tools take (output, takes, grooves, equalization)."""
     parser.add_argument("--out", required=True, help="output folder (OUT/<kit>/<track>/<take>.wav)")
     parser.add_argument("--takes", type=int, default=8, help="takes per kit [8]")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of a take [10]")
@@ -471,7 +470,7 @@ def _common_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_args(parser)
+    common_args(parser)
     parser.add_argument("--kits-dir", default=DEFAULT_KITS_DIR, help=f"Hydrogen drumkits folder [{DEFAULT_KITS_DIR}]")
     parser.add_argument("--kits", nargs="+", default=None, help="only these kits (folder or kit names)")
     parser.add_argument("--full-only", action="store_true", help="skip kits lacking one of the six tracks")

@@ -2,8 +2,9 @@
 
 A kit is a (soundfont, preset) pair of bank 128 (the GM percussion bank), e.g.
 ``FluidR3_GM-000-Standard`` or ``TimGM6mb-025-TR-808``. Every kit plays
-generated grooves (``tools/grooves.py``); the stems are written in the layout
-``graphfx.sources.FolderSource`` reads (same as ``hydrogen_stems.py``)::
+generated grooves (:mod:`graphfx.sources.grooves`); the stems are written in
+the layout ``graphfx.sources.FolderSource`` reads (same as
+``hydrogen_stems.py``)::
 
     OUT/<soundfont>-<preset>-<name>/<track>/take00.wav ...   (44.1 kHz mono 24-bit)
     OUT/soundfont_equalization.json
@@ -51,14 +52,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from grooves import TRACKS, Hit, make_groove  # noqa: E402
-from hydrogen_stems import (HEADROOM, SR, ToolError, _common_args, apply_fir, energy_spectrum,  # noqa: E402
-                            equalize_kits, load_target, safe_name, take_seed, write_kit)
+from graphfx.sources.grooves import TRACKS, Hit, make_groove
+from hydrogen_stems import (HEADROOM, SR, ToolError, apply_fir, common_args, energy_spectrum, equalize_kits,
+                            load_target, safe_name, take_seed, write_kit)
 
 DEFAULT_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
 INSTALL = "apt-get install fluidsynth fluid-soundfont-gm timgm6mb-soundfont"
-#: GM percussion notes per track, in groove variant order (see grooves.py).
+#: GM percussion notes per track, in groove variant order (graphfx.sources.grooves.VARIANTS).
 NOTES: Dict[str, Tuple[int, ...]] = {"kick": (36,), "snare": (38,), "hat": (42, 46, 44), "tom": (48, 45, 41),
                                      "ride": (51,), "crash": (49, 57)}
 DRUM_CHANNEL = 9  # MIDI channel 10
@@ -260,7 +260,7 @@ def same_sound(a: Optional[np.ndarray], b: Optional[np.ndarray], threshold: floa
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_args(parser)
+    common_args(parser)
     parser.add_argument("--soundfont", action="append", default=None, metavar="PATH",
                         help="a .sf2 file (repeatable) [FluidR3_GM.sf2 and TimGM6mb.sf2 from Debian]")
     parser.add_argument("--presets", nargs="+", type=int, default=None,

@@ -17,19 +17,19 @@ with :func:`graphfx.decoders.registry.register`.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional
 
-import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphfx import catalog
 from graphfx.errors import GraphFXError
-from graphfx.graph import AudioGraph, Edge, Node, round_param
-from graphfx.tokens import EDGE, END, NODE, PAD, Tokens
+from graphfx.graph import AudioGraph
+from graphfx.tokens import Tokens
 
-#: The categorical fields of a token, in this order, as plain ints (-1 = not applicable).
-TOKEN_FIELDS: Tuple[str, ...] = ("kind", "src", "dst", "proc_type", "outlet", "inlet", "track")
+#: Target of a head where a field does not apply (the ``ignore_index`` of :func:`cross_entropy`).
+IGNORE = -100
 
 
 class GraphDecoder(nn.Module, abc.ABC):
@@ -39,7 +39,8 @@ class GraphDecoder(nn.Module, abc.ABC):
         config: an instance of the subclass's ``Config`` dataclass; it must have a
             ``d_model`` field equal to the encoder's latent width.
 
-    Subclasses implement :meth:`loss`, :meth:`generate` and :meth:`estimate_params`.
+    Subclasses implement :meth:`loss`, :meth:`generate` and :meth:`estimate_params`; a
+    :attr:`token_by_token` decoder also :meth:`predict_next`.
     ``forward`` is :meth:`loss`, so that ``DistributedDataParallel`` syncs gradients.
     """
 
@@ -47,6 +48,9 @@ class GraphDecoder(nn.Module, abc.ABC):
     Config: ClassVar[type] = None
     #: The registered name (set by :func:`~graphfx.decoders.registry.register`).
     name: ClassVar[Optional[str]] = None
+    #: Whether the decoder predicts every field of the next token, so that :meth:`predict_next`
+    #: gives the per-token error rates of Section 4.2.
+    token_by_token: ClassVar[bool] = False
 
     def __init__(self, config):
         super().__init__()
@@ -104,88 +108,41 @@ class GraphDecoder(nn.Module, abc.ABC):
         """Decodes one graph per latent: the prototype autoregressively, then its parameters.
 
         With ``constrained=False`` the decoding is not masked and the result may be
-        invalid (it is returned as built, see :func:`build_graph`).
+        invalid (it is returned as built, see :func:`graphfx.tokens.tokens_to_graph`).
         """
 
     @abc.abstractmethod
     def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
         """Normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1] of the given prototypes."""
 
+    def predict_next(self, latents: Tensor, tokens: Tokens) -> Tokens:
+        """Teacher-forced greedy predictions of tokens ``1 .. L-1``, fields ``[B, L - 1]``.
+
+        Only :attr:`token_by_token` decoders implement it.
+        """
+        raise NotImplementedError(f"decoder {self.name or type(self).__name__!r} does not predict tokens one "
+                                  "field at a time")
+
 
 # --- helpers shared by decoders -------------------------------------------------------------------------------------
 
-def tokens_from_rows(rows: Sequence[Sequence[int]], params: Optional[Tensor] = None) -> Tokens:
-    """Builds one :class:`Tokens` sequence from rows of :data:`TOKEN_FIELDS` ints.
+def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits ``[..., C]`` against ``target`` ``[...]``, skipping :data:`IGNORE` targets.
 
-    ``param_mask`` is derived from the node types; ``params`` (``[L, MAX_PARAMS]``)
-    defaults to zeros; edge gains are 1.
+    Zero (with a gradient path) when every target is ignored.
     """
-    length = len(rows)
-    cols = list(zip(*rows)) if rows else [()] * len(TOKEN_FIELDS)
-    longs = {name: torch.tensor(col, dtype=torch.long) for name, col in zip(TOKEN_FIELDS, cols)}
-    mask = torch.zeros(length, catalog.MAX_PARAMS, dtype=torch.bool)
-    for t, row in enumerate(rows):
-        if row[0] == NODE and 0 <= row[3] < len(catalog.NODE_TYPES):
-            mask[t, :len(catalog.SPECS[catalog.NODE_TYPES[row[3]]].params)] = True
-    if params is None:
-        params = torch.zeros(length, catalog.MAX_PARAMS, dtype=torch.float64)
-    return Tokens(**longs, params=params.to(torch.float64) * mask, param_mask=mask,
-                  gain=torch.ones(length, dtype=torch.float64))
+    if not (target != IGNORE).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE,
+                           label_smoothing=label_smoothing)
 
 
-def build_graph(tokens: Tokens, sample_rate: int = 44100, params: bool = True) -> AudioGraph:
-    """Builds the graph a token sequence describes, tolerating malformed sequences.
-
-    A well-formed sequence gives exactly :func:`graphfx.tokens.tokens_to_graph`'s
-    graph. Odd tokens (an unknown type, an edge naming a node not decoded yet, a
-    port index out of range) are skipped, and the problems are listed in the
-    graph's ``decode_issues`` attribute (empty when none). The graph is *not*
-    validated: ports that the node type lacks, cycles, repeated ``out`` nodes ...
-    are kept, so that ``graph.is_valid()`` measures the invalid rate of
-    unconstrained decoding.
-    """
-    nodes: List[Node] = []
-    edges: List[Edge] = []
-    issues: List[str] = []
-    counts: Dict[str, int] = {}
-    ended = False
-    for t in range(len(tokens)):
-        kind = int(tokens.kind[t])
-        if kind == END:
-            ended = True
-            break
-        if kind == PAD:  # batch padding of a sequence cut at max_tokens
-            break
-        if kind == NODE:
-            type_index = int(tokens.proc_type[t])
-            if not 0 <= type_index < len(catalog.NODE_TYPES):
-                issues.append(f"token {t}: node type index {type_index} out of range")
-                continue
-            spec = catalog.SPECS[catalog.NODE_TYPES[type_index]]
-            counts[spec.name] = counts.get(spec.name, 0) + 1
-            node_id = spec.name if spec.terminal else f"{spec.name}_{counts[spec.name]}"
-            values = {}
-            if params:
-                values = {p.name: round_param(float(p.denormalize(min(max(float(tokens.params[t, j]), 0.0), 1.0))))
-                          for j, p in enumerate(spec.params)}
-            track = int(tokens.track[t])
-            nodes.append(Node(node_id, spec.name, values,
-                              catalog.TRACKS[track] if 0 <= track < len(catalog.TRACKS) else None))
-        elif kind == EDGE:
-            src, dst = int(tokens.src[t]), int(tokens.dst[t])
-            outlet, inlet = int(tokens.outlet[t]), int(tokens.inlet[t])
-            if not (0 <= src < len(nodes) and 0 <= dst < len(nodes)):
-                issues.append(f"token {t}: edge {src} -> {dst} names a node not decoded yet")
-                continue
-            if not (0 <= outlet < len(catalog.OUTLETS) and 0 <= inlet < len(catalog.INLETS)):
-                issues.append(f"token {t}: port index out of range")
-                continue
-            edges.append(Edge(nodes[src].id, nodes[dst].id, catalog.OUTLETS[outlet], catalog.INLETS[inlet],
-                              float(tokens.gain[t])))
-        elif t > 0:
-            issues.append(f"token {t}: unexpected token kind {kind}")
-    if not ended:
-        issues.append("no end token")
-    graph = AudioGraph(nodes, edges, sample_rate)
-    graph.decode_issues = issues
-    return graph
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Puts ``module`` in eval mode for the block, then restores its mode (generation inside training)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

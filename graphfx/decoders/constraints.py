@@ -42,11 +42,11 @@ Head classes are those of :class:`graphfx.tokens.Tokens`: ``kind`` over
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from graphfx import catalog
 from graphfx.errors import GraphFXError
-from graphfx.tokens import EDGE, END, KINDS, NODE, START, Tokens
+from graphfx.tokens import EDGE, END, KINDS, NODE, START, Token, Tokens, tokens_to_rows
 
 TASKS = ("auto", "singing", "drums")
 #: Number of classes of the (shifted) track head.
@@ -59,18 +59,6 @@ NUM_TRACK_CLASSES = len(catalog.TRACKS) + 1
 #: returning an invalid graph.
 TOKEN_MARGIN = 24
 NODE_MARGIN = 8
-
-
-class Token(NamedTuple):
-    """The categorical fields of one token (``-1`` where a field does not apply)."""
-
-    kind: int
-    src: int = -1
-    dst: int = -1
-    proc_type: int = -1
-    outlet: int = -1
-    inlet: int = -1
-    track: int = -1
 
 
 # --- catalog tables, as indices -----------------------------------------------------------------------------------
@@ -213,7 +201,7 @@ class DecodingConstraints:
     def from_tokens(cls, tokens: Tokens, task: str = "auto", **kwargs) -> "DecodingConstraints":
         """Constraints after feeding a (checked) prefix; ``tokens`` starts with ``start``."""
         c = cls(task, **kwargs)
-        for tok in iter_tokens(tokens)[1:]:
+        for tok in tokens_to_rows(tokens)[1:]:
             c.update(tok)
         return c
 
@@ -548,23 +536,9 @@ def _argmax(values) -> int:
     return max(range(len(values)), key=values.__getitem__)
 
 
-def iter_tokens(tokens: Tokens) -> List[Token]:
-    """The tokens of one sequence as :class:`Token` tuples, up to and including ``end`` (padding dropped)."""
-    rows = list(zip(*(getattr(tokens, f).tolist() for f in Token._fields)))
-    out = []
-    for row in rows:
-        tok = Token(*row)
-        if tok.kind == 0:  # pad
-            break
-        out.append(tok)
-        if tok.kind == END:
-            break
-    return out
-
-
 def check_sequence(tokens: Tokens, task: str = "auto", **kwargs) -> Optional[int]:
     """The position of the first token the constraints reject, or ``None`` if all are allowed."""
-    seq = iter_tokens(tokens)
+    seq = tokens_to_rows(tokens)
     if not seq or seq[0].kind != START:
         return 0
     c = DecodingConstraints(task, **kwargs)

@@ -50,10 +50,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphfx import catalog
-from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints, Token
+from graphfx.decoders.base import IGNORE, GraphDecoder, cross_entropy
+from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints
 from graphfx.decoders.registry import register
-from graphfx.decoders.tokengt import TokenGTDecoder, _cross_entropy, _rows_to_tokens, _to_device
-from graphfx.tokens import EDGE, END, NODE, START, Tokens
+from graphfx.decoders.tokengt import Decoding, TokenGTDecoder
+from graphfx.tokens import EDGE, END, NODE, Token, Tokens
 
 NUM_TYPES = len(catalog.NODE_TYPES)
 STOP = NUM_TYPES  # the "stop" class of the add_node head
@@ -70,7 +71,8 @@ class NodeByNodeDecoder(TokenGTDecoder):
 
     #: Teacher-forced per-token predictions (graphfx.bench's error rates) are a tokengt notion: this
     #: decoder's decisions (add node / add edge / pointer) do not map onto token fields one to one.
-    predict_next = None
+    token_by_token = False
+    predict_next = GraphDecoder.predict_next  # not TokenGTDecoder's
 
     @dataclass
     class Config(TokenGTDecoder.Config):
@@ -109,7 +111,7 @@ class NodeByNodeDecoder(TokenGTDecoder):
     # --- training ------------------------------------------------------------------------------------------------
     def loss(self, latents: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
         """Teacher-forced losses of the node-by-node decisions, the parameter L1 and their sum ``loss``."""
-        tokens = _to_device(tokens, latents.device)
+        tokens = tokens.to(latents.device)
         h_all = self.backbone(latents, tokens, causal=True)                       # (B, L, D)
         B, L, D = h_all.shape
         h = h_all[:, :-1]                                                          # (B, L - 1, D): predicts t + 1
@@ -126,14 +128,14 @@ class NodeByNodeDecoder(TokenGTDecoder):
         h_nodes = h_all.new_zeros(B, M, D).index_put((b_idx, tokens.src[b_idx, t_idx]), h_all[b_idx, t_idx])
 
         ls = self.config.label_smoothing
-        ignore = torch.full_like(nxt, -100)
+        ignore = torch.full_like(nxt, IGNORE)
         logits = self.head_logits(h)
         add_node = torch.where(nxt == END, torch.full_like(nxt, STOP), tokens.proc_type[:, 1:])
         losses = {
-            "add_node": _cross_entropy(logits["add_node"], torch.where((nxt == NODE) | (nxt == END), add_node, ignore),
+            "add_node": cross_entropy(logits["add_node"], torch.where((nxt == NODE) | (nxt == END), add_node, ignore),
                                        ls),
-            "track": _cross_entropy(logits["track"], torch.where(nxt == NODE, tokens.track[:, 1:] + 1, ignore), ls),
-            "add_edge": _cross_entropy(logits["add_edge"], torch.where(
+            "track": cross_entropy(logits["track"], torch.where(nxt == NODE, tokens.track[:, 1:] + 1, ignore), ls),
+            "add_edge": cross_entropy(logits["add_edge"], torch.where(
                 (last_node >= 0) & ((nxt == NODE) | (nxt == EDGE) | (nxt == END)), (nxt == EDGE).long(), ignore), ls),
         }
         sel = nxt == EDGE                                                          # (B, L - 1)
@@ -147,60 +149,25 @@ class NodeByNodeDecoder(TokenGTDecoder):
             pair = self.pair(h_v[sel], h_nodes[bb, u])                             # (E, D)
             outlet, inlet = self.port_logits(pair, out_dir)
             losses["endpoint"] = _pointer_loss(scores, u, vv, ls)
-            losses["direction"] = _cross_entropy(self.direction(pair), out_dir, ls)
-            losses["outlet"] = _cross_entropy(outlet, tokens.outlet[:, 1:][sel], ls)
-            losses["inlet"] = _cross_entropy(inlet, tokens.inlet[:, 1:][sel], ls)
+            losses["direction"] = cross_entropy(self.direction(pair), out_dir, ls)
+            losses["outlet"] = cross_entropy(outlet, tokens.outlet[:, 1:][sel], ls)
+            losses["inlet"] = cross_entropy(inlet, tokens.inlet[:, 1:][sel], ls)
         else:
             zero = h.sum() * 0.0
             losses.update(endpoint=zero, direction=zero, outlet=zero, inlet=zero)
         pred = self.estimate_params(latents, tokens)                               # (B, L, P), inherited
         return self.add_param_loss(losses, pred, tokens)
 
-    # --- generation ----------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate_tokens(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True,
-                        task: Optional[str] = None) -> List[List[Token]]:
-        """Greedy node-by-node decoding; per latent, the token rows from ``start`` on (used by ``generate``)."""
-        task = task or self.config.task
-        B = latents.shape[0]
-        rows: List[List[Token]] = [[Token(START)] for _ in range(B)]
-        constraints = [DecodingConstraints(task, max_tokens=max_tokens, max_nodes=self.config.max_nodes)
-                       for _ in range(B)]
-        nodes: List[List[Tensor]] = [[] for _ in range(B)]       # node-token outputs h_u, per sequence
-        active = list(range(B))
-        was_training = self.training
-        self.eval()
-        try:
-            h, cache = self.backbone.prefill(latents, _rows_to_tokens(rows, latents.device))
-            h = h[:, -1]                                                           # (A, D)
-            while active and len(rows[active[0]]) < max_tokens:
-                logits = self.head_logits(h)
-                still = []
-                for j, b in enumerate(active):
-                    tok = self._choose(b, {k: x[j] for k, x in logits.items()}, nodes[b],
-                                       constraints[b] if constrained else None)
-                    if tok is None:
-                        continue  # unconstrained, out of node ids: the sequence stops here, without end
-                    rows[b].append(tok)
-                    if tok.kind != END:
-                        still.append(j)
-                if still and len(rows[active[still[0]]]) < max_tokens:
-                    if len(still) < len(active):
-                        cache = self.backbone.select(cache, still)
-                    h, cache = self.backbone.extend(cache, _rows_to_tokens([rows[active[j]][-1:] for j in still],
-                                                                          latents.device))
-                    h = h[:, -1]
-                    for j, hj in zip(still, h):
-                        if rows[active[j]][-1].kind == NODE:
-                            nodes[active[j]].append(hj)
-                active = [active[j] for j in still]
-        finally:
-            self.train(was_training)
-        return rows
+    # --- generation (the loop is TokenGTDecoder.generate_tokens) ----------------------------------------------------
+    def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool) -> List[Optional[Token]]:
+        """The next token of each sequence, greedy, from the outputs ``h`` ``[A, D]`` of their latest tokens."""
+        logits = self.head_logits(h)
+        return [self._choose({k: x[j] for k, x in logits.items()}, seq.nodes, seq.constraints if constrained else None)
+                for j, seq in enumerate(seqs)]
 
-    def _choose(self, b: int, logits: Dict[str, Tensor], nodes: List[Tensor],
+    def _choose(self, logits: Dict[str, Tensor], nodes: List[Tensor],
                 c: Optional[DecodingConstraints]) -> Optional[Token]:
-        """The next token of sequence ``b``: kind (add_edge, then add_node), then the node or edge fields."""
+        """The next token of one sequence: kind (add_edge, then add_node), then the node or edge fields."""
         n = len(nodes)
         edge_lp = F.log_softmax(logits["add_edge"], -1)                            # (2,)
         node_lp = F.log_softmax(logits["add_node"], -1)                            # (T + 1,)
@@ -218,8 +185,8 @@ class NodeByNodeDecoder(TokenGTDecoder):
             types = c.type_mask() if c is not None else [True] * NUM_TYPES
             proc_type = _argmax(node_lp[:STOP], types)
             tracks = c.track_mask(proc_type) if c is not None else [True] * NUM_TRACK_CLASSES
-            tok = Token(NODE, n, n, proc_type, track=_argmax(logits["track"], tracks) - 1)
-        elif kind == EDGE:
+            return Token(NODE, n, n, proc_type, track=_argmax(logits["track"], tracks) - 1)
+        if kind == EDGE:
             v = n - 1
             h_nodes = torch.stack(nodes)                                           # (n, D)
             ptr = F.log_softmax(self.pointer(h_nodes[v], h_nodes[:v]), -1)         # (v,)
@@ -235,12 +202,8 @@ class NodeByNodeDecoder(TokenGTDecoder):
             outlet_l, inlet_l = self.port_logits(pair[u], torch.tensor(d, device=pair.device))
             outlet = _argmax(outlet_l, c.outlet_mask(src, dst) if c is not None else None)
             inlet = _argmax(inlet_l, c.inlet_mask(src, dst, outlet) if c is not None else None)
-            tok = Token(EDGE, src, dst, outlet=outlet, inlet=inlet)
-        else:
-            tok = Token(END)
-        if c is not None:
-            c.update(tok, check=False)
-        return tok
+            return Token(EDGE, src, dst, outlet=outlet, inlet=inlet)
+        return Token(END)
 
 
 def _pointer_loss(scores: Tensor, target: Tensor, count: Tensor, label_smoothing: float) -> Tensor:

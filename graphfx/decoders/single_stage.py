@@ -32,10 +32,10 @@ from typing import Dict
 import torch
 from torch import Tensor
 
-from graphfx import catalog
+from graphfx.decoders.base import cross_entropy
 from graphfx.decoders.registry import register
-from graphfx.decoders.tokengt import TokenGTDecoder, _cross_entropy, _to_device
-from graphfx.tokens import NODE, Tokens
+from graphfx.decoders.tokengt import TokenGTDecoder
+from graphfx.tokens import Tokens
 
 
 @register("single_stage")
@@ -55,20 +55,19 @@ class SingleStageDecoder(TokenGTDecoder):
         """Parameters ``[B, L, P]`` of each token from the causal output ``h [B, L, D]`` of the token before it."""
         pred = torch.sigmoid(self.param_head(h[:, :-1]))                          # (B, L - 1, P): of token t + 1
         pred = torch.cat([pred.new_zeros(pred.shape[0], 1, pred.shape[2]), pred], dim=1)  # (B, L, P)
-        node_type = torch.where(tokens.kind == NODE, tokens.proc_type + 1, torch.zeros_like(tokens.proc_type))
-        return pred * self.type_param_mask[node_type.clamp(0, len(catalog.NODE_TYPES))]
+        return self.mask_params(pred, tokens)
 
     def loss(self, latents: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
         """Teacher-forced prototype cross-entropies and parameter L1, from one causal pass."""
-        tokens = _to_device(tokens, latents.device)
+        tokens = tokens.to(latents.device)
         h = self.backbone(latents, tokens, causal=True)                           # (B, L, D)
         logits = self.head_logits(h[:, :-1])                                      # predicts t + 1
-        losses = {name: _cross_entropy(logits[name], target, self.config.label_smoothing)
+        losses = {name: cross_entropy(logits[name], target, self.config.label_smoothing)
                   for name, target in self.targets(tokens).items()}
         pred = self.params_from_causal(h, tokens)                                 # (B, L, P)
         return self.add_param_loss(losses, pred, tokens)
 
     def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
         """Single-pass (causal, teacher-forced) normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]."""
-        tokens = _to_device(tokens, latents.device)
+        tokens = tokens.to(latents.device)
         return self.params_from_causal(self.backbone(latents, tokens, causal=True), tokens)

@@ -20,24 +20,36 @@ Edge gains are not estimated (decoded edges have gain 1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphfx import catalog
-from graphfx.decoders.base import GraphDecoder, build_graph, tokens_from_rows
-from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints, Token, choose_unconstrained
+from graphfx.decoders.base import IGNORE, GraphDecoder, cross_entropy, eval_mode
+from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints, choose_unconstrained
 from graphfx.decoders.registry import register
 from graphfx.graph import AudioGraph
 from graphfx.models.backbone import Backbone, BackboneConfig
-from graphfx.tokens import EDGE, END, KINDS, NODE, START, Tokens, pad_tokens
+from graphfx.tokens import (EDGE, END, KINDS, NODE, START, Token, Tokens, batch_from_rows, pad_tokens,
+                            tokens_from_rows, tokens_to_graph)
 
 #: Classes of the token-kind head, as :data:`graphfx.tokens.KINDS` indices (``pad``/``start`` are never predicted).
 KIND_CLASSES = (NODE, EDGE, END)
-IGNORE = -100
+
+
+@dataclass
+class Decoding:
+    """One sequence of a greedy decoding: its tokens so far, its constraints, the outputs of its node tokens.
+
+    ``nodes`` holds the backbone output ``[D]`` of each node token, in order: their
+    count is the id of the next node.
+    """
+
+    constraints: DecodingConstraints
+    rows: List[Token] = field(default_factory=lambda: [Token(START)])
+    nodes: List[Tensor] = field(default_factory=list)
 
 
 @register("tokengt")
@@ -53,6 +65,8 @@ class TokenGTDecoder(GraphDecoder):
         losses = decoder.loss(latents, tokens)           # latents (B, Q, 128), tokens: pad_tokens([...])
         graphs = decoder.generate(latents, task="singing")
     """
+
+    token_by_token = True
 
     @dataclass
     class Config:
@@ -113,13 +127,13 @@ class TokenGTDecoder(GraphDecoder):
 
     def loss(self, latents: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
         """Teacher-forced losses: one cross-entropy per prototype head, the parameter L1, and their sum ``loss``."""
-        tokens = _to_device(tokens, latents.device)
+        tokens = tokens.to(latents.device)
         h = self.backbone(latents, tokens, causal=True)[:, :-1]                  # (B, L - 1, D): predicts t + 1
         logits = self.head_logits(h)
         targets = self.targets(tokens)
         losses = {}
         for name, target in targets.items():
-            losses[name] = _cross_entropy(logits[name], target, self.config.label_smoothing)
+            losses[name] = cross_entropy(logits[name], target, self.config.label_smoothing)
         pred = self.estimate_params(latents, tokens)                             # (B, L, P)
         return self.add_param_loss(losses, pred, tokens)
 
@@ -140,7 +154,7 @@ class TokenGTDecoder(GraphDecoder):
         A predicted node's id is the one its position implies (node ids count up), so a
         node step is judged on its kind and type, an edge step on its kind, endpoints and ports.
         """
-        tokens = _to_device(tokens, latents.device)
+        tokens = tokens.to(latents.device)
         logits = self.head_logits(self.backbone(latents, tokens, causal=True)[:, :-1])
         choice = {name: value.argmax(-1) for name, value in logits.items()}
         kind = torch.tensor(KIND_CLASSES, device=latents.device)[choice["kind"]]
@@ -179,9 +193,12 @@ class TokenGTDecoder(GraphDecoder):
     # --- parameter estimation -----------------------------------------------------------------------------------
     def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
         """Normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]; zero at non-node tokens and unused slots."""
-        tokens = _to_device(tokens, latents.device)
+        tokens = tokens.to(latents.device)
         h = self.backbone(latents, tokens, causal=False, task_token=True)        # (B, L, D)
-        pred = torch.sigmoid(self.param_head(h))                                 # (B, L, P)
+        return self.mask_params(torch.sigmoid(self.param_head(h)), tokens)
+
+    def mask_params(self, pred: Tensor, tokens: Tokens) -> Tensor:
+        """``pred`` ``[B, L, P]`` zeroed at non-node tokens and at the slots that each node's type lacks."""
         node_type = torch.where(tokens.kind == NODE, tokens.proc_type + 1, torch.zeros_like(tokens.proc_type))
         return pred * self.type_param_mask[node_type.clamp(0, len(catalog.NODE_TYPES))]
 
@@ -202,84 +219,67 @@ class TokenGTDecoder(GraphDecoder):
         """
         rows = self.generate_tokens(latents, max_tokens=max_tokens, constrained=constrained, task=task)
         seqs = [tokens_from_rows(r) for r in rows]
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             params = self.estimate_params(latents, pad_tokens(seqs)).double().cpu()  # (B, L, P)
-        finally:
-            self.train(was_training)
         graphs = []
         for b, seq in enumerate(seqs):
             seq.params = params[b, :len(seq)] * seq.param_mask
-            graphs.append(build_graph(seq, sample_rate))
+            graphs.append(tokens_to_graph(seq, sample_rate))
         return graphs
 
     @torch.no_grad()
     def generate_tokens(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True,
                         task: Optional[str] = None) -> List[List[Token]]:
-        """Greedy autoregressive prototype decoding; per latent, the token rows from ``start`` on."""
+        """Greedy autoregressive prototype decoding; per latent, the token rows from ``start`` on.
+
+        The backbone runs incrementally (key/value cache); at each step :meth:`choose_next`
+        picks the next token of every sequence not ended yet.
+        """
         task = task or self.config.task
-        max_nodes = self.config.max_nodes
-        B = latents.shape[0]
-        rows: List[List[Token]] = [[Token(START)] for _ in range(B)]
-        constraints = [DecodingConstraints(task, max_tokens=max_tokens, max_nodes=max_nodes) for _ in range(B)]
-        num_nodes = [0] * B
-        active = list(range(B))
-        was_training = self.training
-        self.eval()
-        try:
-            h, cache = self.backbone.prefill(latents, _rows_to_tokens(rows, latents.device))
+        seqs = [Decoding(DecodingConstraints(task, max_tokens=max_tokens, max_nodes=self.config.max_nodes))
+                for _ in range(latents.shape[0])]
+        active = seqs
+        with eval_mode(self):
+            h, cache = self.backbone.prefill(latents, batch_from_rows([s.rows for s in seqs], latents.device))
             h = h[:, -1]                                                               # (A, D)
-            while active and len(rows[active[0]]) < max_tokens:
-                logits = self.head_logits(h)
-                kind = logits["kind"].new_full((len(active), len(KINDS)), float("-inf"))
-                kind[:, list(KIND_CLASSES)] = logits["kind"]
-                logits["kind"] = kind
-                logits = {name: value.float().cpu().tolist() for name, value in logits.items()}
+            while active and len(active[0].rows) < max_tokens:
                 still = []
-                for j, b in enumerate(active):
-                    head = {name: value[j] for name, value in logits.items()}
+                for j, (seq, tok) in enumerate(zip(active, self.choose_next(h, active, constrained))):
+                    if tok is None:
+                        continue  # unconstrained, out of node ids: the sequence stops here, without end
                     if constrained:
-                        tok = constraints[b].choose(head)
-                        constraints[b].update(tok, check=False)
-                    else:
-                        tok = choose_unconstrained(head, num_nodes[b])
-                        if tok.kind == NODE and num_nodes[b] >= max_nodes:
-                            continue  # no id left for another node: the sequence stops here, without end
-                    rows[b].append(tok)
-                    num_nodes[b] += tok.kind == NODE
+                        seq.constraints.update(tok, check=False)
+                    seq.rows.append(tok)
                     if tok.kind != END:
                         still.append(j)
-                if still and len(rows[active[still[0]]]) < max_tokens:
+                if still and len(active[still[0]].rows) < max_tokens:
                     if len(still) < len(active):
                         cache = self.backbone.select(cache, still)
-                    h, cache = self.backbone.extend(cache, _rows_to_tokens([rows[active[j]][-1:] for j in still],
-                                                                          latents.device))
+                    h, cache = self.backbone.extend(cache, batch_from_rows([active[j].rows[-1:] for j in still],
+                                                                           latents.device))
                     h = h[:, -1]
+                    for j, hj in zip(still, h):
+                        if active[j].rows[-1].kind == NODE:
+                            active[j].nodes.append(hj)
                 active = [active[j] for j in still]
-        finally:
-            self.train(was_training)
-        return rows
+        return [s.rows for s in seqs]
 
+    def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool) -> List[Optional[Token]]:
+        """The next token of each sequence, greedy, from the outputs ``h`` ``[A, D]`` of their latest tokens.
 
-# --- helpers ---------------------------------------------------------------------------------------------------------
-
-def _cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
-    if not (target != IGNORE).any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE,
-                           label_smoothing=label_smoothing)
-
-
-def _to_device(tokens: Tokens, device) -> Tokens:
-    return Tokens(**{name: value.to(device) for name, value in tokens.as_dict().items()})
-
-
-def _rows_to_tokens(rows: Sequence[Sequence[Token]], device) -> Tokens:
-    """Equal-length token rows -> a batch holding the categorical fields (parameters zero)."""
-    x = torch.tensor(rows, dtype=torch.long, device=device)                     # (A, t, 7)
-    A, t = x.shape[:2]
-    fields = {name: x[..., k] for k, name in enumerate(Token._fields)}
-    return Tokens(**fields, params=torch.zeros(A, t, catalog.MAX_PARAMS, device=device),
-                  param_mask=torch.zeros(A, t, catalog.MAX_PARAMS, dtype=torch.bool, device=device),
-                  gain=torch.ones(A, t, device=device))
+        ``None`` ends a sequence without ``end`` (unconstrained decoding out of node ids).
+        """
+        logits = self.head_logits(h)
+        kind = logits["kind"].new_full((len(seqs), len(KINDS)), float("-inf"))
+        kind[:, list(KIND_CLASSES)] = logits["kind"]
+        logits["kind"] = kind
+        logits = {name: value.float().cpu().tolist() for name, value in logits.items()}
+        chosen = []
+        for j, seq in enumerate(seqs):
+            head = {name: value[j] for name, value in logits.items()}
+            if constrained:
+                chosen.append(seq.constraints.choose(head))
+                continue
+            tok = choose_unconstrained(head, len(seq.nodes))
+            chosen.append(None if tok.kind == NODE and len(seq.nodes) >= self.config.max_nodes else tok)
+        return chosen

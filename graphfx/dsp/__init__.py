@@ -20,6 +20,11 @@ Contract every processor follows (the renderer relies on it):
 Processors are stateless and deterministic; energy normalization and
 modulation routing are the renderer's job, not theirs. Each family module
 ends with a ``PROCESSORS`` dict mapping catalog type names to functions.
+
+What several families share lives in modules of its own, not in a family:
+:mod:`.biquad` (biquad filtering), :mod:`.lanes` (the lane layout of the
+compiled kernels) and :mod:`.echoes` (feedback delay lines in the frequency
+domain).
 """
 import importlib
 from typing import Callable, Dict

@@ -8,8 +8,8 @@ Digital Filters", 2007 (state-space realizations).
 Ways to run a biquad, picked by :func:`biquad_filter`:
 
 * fast path (``grad=False`` on CPU): a numba kernel, Direct Form II
-  transposed with float64 state, over a ``[T, lanes]`` layout (lanes = batch x
-  channel, innermost so the loop vectorizes); coefficients constant per lane
+  transposed with float64 state, over a ``[T, lanes]`` layout (:mod:`.lanes`; lanes =
+  batch x channel, innermost so the loop vectorizes); coefficients constant per lane
   or given per sample. Exact.
 * constant coefficients with gradients: FFT frequency sampling, the clip
   zero-padded to a power of two ``n >= 2T`` (``n`` always passed to ``irfft``).
@@ -33,6 +33,8 @@ import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from graphfx.dsp.lanes import from_lanes, next_pow2, to_lanes, use_kernel
 
 KINDS = ("lowpass", "highpass", "bandpass", "bandreject", "lowshelf", "highshelf", "bell")
 #: Frequencies are clamped below this fraction of the sample rate, so that a
@@ -167,27 +169,6 @@ def cascade_lanes(x, sections):
     return x
 
 
-def lane_major(t):
-    """Same ``[B, C, T]`` values stored time-major (``[T, B, C]`` in memory).
-
-    Elementwise torch ops keep this layout, so per-sample coefficients computed
-    from a lane-major parameter reach the kernel without a transposing copy.
-    """
-    return t.permute(2, 0, 1).contiguous().permute(1, 2, 0)
-
-
-def to_lanes(t, shape):
-    """``t`` broadcast to ``shape = [B, C, T']`` as numpy ``[T', B*C]`` (no copy when lane-major)."""
-    B, C, T = shape
-    # A 2-D transpose: copying with the tiny channel dim innermost is several times slower.
-    return t.detach().expand(B, C, T).reshape(B * C, T).t().contiguous().numpy()
-
-
-def from_lanes(y, B, C):
-    """Numpy ``[T, B*C]`` back to a contiguous tensor ``[B, C, T]``."""
-    return torch.from_numpy(y).t().contiguous().reshape(B, C, -1)
-
-
 def _fast(x, coeffs, repeat):
     B, C, T = x.shape
     if all(c.shape[-1] == 1 for c in coeffs):
@@ -236,7 +217,7 @@ def frequency_response(coeffs, n):
 def _fft(x, coeffs, repeat):
     # The tail fits in the padding: n >= 2T >= T + tail, so the circular wrap is negligible.
     T = x.shape[-1]
-    n = 1 << math.ceil(math.log2(2 * T))
+    n = next_pow2(2 * T)
     H = frequency_response(coeffs, n).to(torch.complex64 if x.dtype == torch.float32
                                           else torch.complex128)  # [B, C|1, F]
     X = torch.fft.rfft(x, n=n)
@@ -434,7 +415,7 @@ def biquad_filter(x, coeffs, *, grad=False, repeat=1):
     Returns:
         ``[B, 2, T]``.
     """
-    if not grad and x.device.type == "cpu":
+    if use_kernel(x, grad):
         return _fast(x, coeffs, repeat)
     if any(c.shape[-1] > 1 for c in coeffs):
         return _biquad_varying(x, coeffs, repeat)

@@ -27,11 +27,8 @@ the pass band instead of boosting it above unity.
 Fast mode runs one numba kernel (ring buffer and loop biquad per lane, lanes
 innermost) with delays rounded to whole samples. Gradient mode evaluates the
 same LTI system exactly in the frequency domain with fractional delays; see
-:func:`_delay_grad` and :func:`_pingpong_grad`.
-
-This module also holds what the other delay-line modules (:mod:`.modulation`,
-:mod:`.reverb`) share: the tiled lane layout of the kernels and the
-truncated echo series of the frequency-domain gradient mode.
+:func:`_delay_grad` and :func:`_pingpong_grad`. The kernel's tiled lane layout
+is in :mod:`.lanes`, the truncated echo series in :mod:`.echoes`.
 """
 from __future__ import annotations
 
@@ -44,141 +41,8 @@ import torch
 from torch import Tensor
 
 from .biquad import rbj_coefficients
-
-
-# --- lane layout shared by the delay-line kernels ----------------------------
-# The kernels run the recursion over "lanes" (batch item x channel), time in
-# the outer loop and lanes innermost so it vectorizes. Audio stays [B, 2, T]
-# (no copies on the way in or out): each kernel walks time in tiles, copying
-# a tile into a [tile, lanes] block, lane c * B + b = channel c of item b.
-TILE = 128
-#: Padding (floats) after each lane-major ring buffer: a power-of-two row
-#: stride would map every lane's read to the same cache set.
-RING_PAD = 16
-
-
-@numba.njit(cache=True)
-def load_tile(x, start, length, tile):
-    """``tile[i, c * B + b] = x[b, c, start + i]`` for ``i < length``; ``x`` is ``[B, 2, T]``."""
-    batch = x.shape[0]
-    for c in range(2):
-        for b in range(batch):
-            row = x[b, c]
-            lane = c * batch + b
-            for i in range(length):
-                tile[i, lane] = row[start + i]
-
-
-@numba.njit(cache=True)
-def store_tile(tile, start, length, y):
-    """Inverse of :func:`load_tile`: ``y[b, c, start + i] = tile[i, c * B + b]``."""
-    batch = y.shape[0]
-    for c in range(2):
-        for b in range(batch):
-            row = y[b, c]
-            lane = c * batch + b
-            for i in range(length):
-                row[start + i] = tile[i, lane]
-
-
-def audio_array(x: Tensor) -> np.ndarray:
-    """``[B, 2, T]`` tensor -> contiguous float32 numpy array (no copy when already so)."""
-    return x.detach().to("cpu", torch.float32).contiguous().numpy()
-
-
-def lane_values(p: Tensor) -> np.ndarray:
-    """A per-item parameter ``[B]`` or per-channel ``[B, 2]`` -> float32 ``[2 B]`` in lane order."""
-    p = p.detach().to("cpu", torch.float32)
-    if p.dim() == 1:
-        p = p[:, None].expand(-1, 2)
-    return np.ascontiguousarray(p.t().reshape(-1).numpy())
-
-
-def use_kernel(x: Tensor, grad: bool) -> bool:
-    """Whether the compiled CPU kernels may run (fast mode on a CPU tensor)."""
-    return not grad and x.device.type == "cpu"
-
-
-def next_pow2(n: int) -> int:
-    return 1 << max(int(n) - 1, 0).bit_length()
-
-
-# --- frequency-domain helpers for the gradient mode ---------------------------
-def phasor(delay: Tensor, n_fft: int) -> Tensor:
-    """``exp(-j w d)`` on the ``n_fft // 2 + 1`` rfft bins for delays ``d [...]`` (samples).
-
-    Bin ``k = k_hi + k_lo`` is the product of two short tables (coarse and
-    fine steps), each with its phase reduced modulo a full turn in float64:
-    long delays keep their precision and the full-size work is one complex
-    product instead of a full-size ``sin`` / ``cos``. Returns ``[..., F]`` complex64.
-    """
-    bins = n_fft // 2 + 1
-    fine = 1 << (bins.bit_length() + 1) // 2
-    coarse = -(-bins // fine)
-    delay = delay.double().unsqueeze(-1)
-
-    def table(k: Tensor) -> Tensor:
-        phase = (-2 * math.pi / n_fft) * torch.remainder(delay * k, n_fft)
-        return torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
-
-    k = torch.arange(fine, dtype=torch.float64, device=delay.device)
-    grid = table(k * fine)[..., :coarse, None] * table(k)[..., None, :]
-    return grid.flatten(-2)[..., :bins]
-
-
-def complex_power(z: Tensor, k: Tensor) -> Tensor:
-    """``z ** k`` for complex ``z`` and real ``k >= 1``, in polar form with finite gradients at ``z = 0``."""
-    mag2 = z.real ** 2 + z.imag ** 2
-    nonzero = mag2 > 1e-30
-    # Double-where: the masked-out branch sees a harmless value, so no NaN reaches the gradient.
-    safe = torch.where(nonzero, z, torch.ones_like(z))
-    log_mag = 0.5 * torch.log(torch.where(nonzero, mag2, torch.ones_like(mag2)))
-    mag = torch.exp(k * log_mag)
-    # Flush tiny results too: polar's backward divides by the magnitude.
-    mag = torch.where(nonzero & (mag > 1e-30), mag, torch.zeros_like(mag))
-    return torch.polar(mag, k * torch.atan2(safe.imag, safe.real))
-
-
-def series_fft_size(n: int, lag: Tensor, count: Tensor, ring: Tensor = None) -> int:
-    """An FFT length that holds a clip of ``n`` samples and a truncated echo series without wrapping.
-
-    The ``K = count`` kept passes of a loop of ``lag`` samples end near
-    ``K lag``; if the loop holds a filter whose impulse response decays with
-    time constant ``ring`` (samples), ``K`` passes through it spread the last
-    echo over about ``K ring +- sqrt(K) ring`` (a gamma-shaped envelope), so
-    five spreads are added. ``lag``, ``count``, ``ring`` broadcast together.
-    """
-    lag, count = lag.detach().double(), count.detach().double()
-    extent = count * lag + lag
-    if ring is not None:
-        ring = ring.detach().double()
-        extent = extent + (count + 5 * count.sqrt()) * ring
-    return next_pow2(n + math.ceil(extent.max().item()))
-
-
-def echo_series(loop: Tensor, lag: Tensor, count: Tensor, bound: Tensor, n_fft: int):
-    """The recirculations of a feedback delay line, truncated after ``count`` of them.
-
-    With ``P = exp(-j w lag)`` and ``r = loop P`` returns ``(P, S)``,
-    ``S = sum_{k < K} r^k = (1 - r^K) / (1 - r)``. Truncating keeps the impulse
-    response finite, so an FFT of :func:`series_fft_size` holds it without
-    wrapping; ``1 / (1 - r)`` alone would alias its endless tail. When
-    ``bound^K`` (``bound >= |loop|``) is below 1e-6 for every lane, ``r^K`` is
-    skipped: it and the tail it would cut (at most ``bound^K / (1 - bound)``
-    relative to the input) are negligible.
-
-    Args:
-        loop: loop response without the delay, ``[B, 1, F]``, ``|loop| <= bound < 1``.
-        lag: loop delay in samples, ``[B, C]``.
-        count: ``K``, ``[B, C, 1]`` (integer valued, no gradient).
-        bound: bound on ``|loop|``, broadcastable to ``count``.
-    """
-    step = phasor(lag, n_fft)
-    series = 1 / (1 - loop * step)
-    if (bound ** count).max() > 1e-6:
-        series = series * (1 - complex_power(loop, count)
-                           * phasor(lag.double() * count[..., 0].double(), n_fft))
-    return step, series
+from .echoes import echo_series, phasor, series_fft_size
+from .lanes import RING_PAD, TILE, audio_array, lane_values, load_tile, store_tile, use_kernel
 
 
 # --- parameters --------------------------------------------------------------
@@ -290,7 +154,7 @@ def _delay_grad(x: Tensor, params: Dict[str, Tensor], sample_rate: int) -> Tenso
 
     Per channel ``Wet = X P S`` with ``P = e^{-jwD}`` and ``S`` the loop's
     echo series ``sum_k (g H P)^k`` truncated after the ``K`` echoes that
-    reach the clip (:func:`echo_series`).
+    reach the clip (:func:`.echoes.echo_series`).
     """
     n = x.shape[-1]
     lag = _delay_samples(params, sample_rate).clamp(min=1.0)                # [B, 2]
@@ -309,7 +173,7 @@ def _pingpong_grad(x: Tensor, params: Dict[str, Tensor], sample_rate: int) -> Te
     with the mono sum ``M`` entering the left line solves to
     ``Wet_L = M P_L S``, ``Wet_R = g H P_R Wet_L``, where ``S`` is the echo
     series of the round trip ``(g H)^2 P_L P_R`` truncated after the ``K``
-    trips that reach the clip (:func:`echo_series`).
+    trips that reach the clip (:func:`.echoes.echo_series`).
     """
     n = x.shape[-1]
     lag = _delay_samples(params, sample_rate).clamp(min=1.0)              # [B, 2]

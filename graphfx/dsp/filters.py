@@ -20,17 +20,14 @@ import numba
 import numpy as np
 import torch
 
-from graphfx.dsp.biquad import (MAX_FREQUENCY_RATIO, biquad_filter, block_means, from_lanes,
-                                lane_major, rbj_coefficients, state_space_blocks, to_lanes)
+from graphfx.dsp.biquad import (MAX_FREQUENCY_RATIO, biquad_filter, block_means, rbj_coefficients,
+                                state_space_blocks)
+from graphfx.dsp.lanes import from_lanes, lane_major, to_lanes, use_kernel
 
 #: First-order allpass stages of the phaser (three notches).
 PHASER_STAGES = 6
 #: Q of a Butterworth section; two in cascade make a Linkwitz-Riley (LR4) band.
 BUTTERWORTH_Q = 1 / math.sqrt(2)
-
-
-def _is_fast(x, grad):
-    return not grad and x.device.type == "cpu"
 
 
 def _prepare(params, names, fast):
@@ -64,7 +61,7 @@ def _make_filter(name, kind, repeat, with_gain):
 
     def process(inputs, params, *, sample_rate, grad=False):
         x = inputs["in"]
-        args = _prepare(params, names, _is_fast(x, grad))
+        args = _prepare(params, names, use_kernel(x, grad))
         gain = args[2] if with_gain else 0.0
         return {"out": _rbj(kind, x, args[0], args[1], gain, sample_rate, grad, repeat)}
 
@@ -95,7 +92,7 @@ def crossover(inputs, params, *, sample_rate, grad=False):
     ``low + high`` is an allpass (flat magnitude).
     """
     x = inputs["in"]
-    (frequency,) = _prepare(params, ("frequency",), _is_fast(x, grad))
+    (frequency,) = _prepare(params, ("frequency",), use_kernel(x, grad))
     q = torch.tensor(BUTTERWORTH_Q, dtype=frequency.dtype)
     return {"low": _rbj("lowpass", x, frequency, q, 0.0, sample_rate, grad, 2),
             "high": _rbj("highpass", x, frequency, q, 0.0, sample_rate, grad, 2)}
@@ -166,7 +163,7 @@ def phaser(inputs, params, *, sample_rate, grad=False):
     ``[B, 2, T]`` (the ``mod`` inlet, already applied).
     """
     x = inputs["in"]
-    fast = _is_fast(x, grad)
+    fast = use_kernel(x, grad)
     frequency, feedback, mix = _prepare(params, ("frequency", "feedback", "mix"), fast)
     c = allpass_coefficient(frequency, sample_rate)
     if fast:

@@ -19,8 +19,8 @@ Fast mode runs a numba kernel over lanes (item x channel). Gradient mode:
 
 * static delay (``[B]``): the same system (linear interpolation included)
   is LTI; it is evaluated exactly by frequency sampling with the echo series
-  truncated after the clip, as in :mod:`.delay`. It matches fast mode to
-  float precision.
+  truncated after the clip (:mod:`.echoes`), as in :mod:`.delay`. It matches
+  fast mode to float precision.
 * modulated delay (``[B, 2, T]``): a torch ``gather`` reads the line with
   the same interpolation, and the feedback is unrolled
   :data:`FEEDBACK_ITERATIONS` times (``v <- x + g S v`` starting from
@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .delay import (RING_PAD, TILE, audio_array, echo_series, lane_values, load_tile, phasor,
-                    series_fft_size, store_tile, use_kernel)
+from .echoes import echo_series, phasor, series_fft_size
+from .lanes import RING_PAD, TILE, audio_array, lane_values, load_tile, store_tile, use_kernel
 
 #: Recirculations of the feedback loop kept by the gradient mode when the delay is modulated.
 FEEDBACK_ITERATIONS = 4
@@ -108,7 +108,7 @@ def _static_grad(x: Tensor, lag: Tensor, gain: Tensor) -> Tensor:
     The interpolated read is the FIR ``S = z^-m ((1 - f) + f z^-1)``
     (``m = floor(d)``, ``f = d - m``), so ``Wet = X S sum_k (g S)^k``, the
     recirculations truncated after the ``K`` that reach the clip
-    (:func:`.delay.echo_series`).
+    (:func:`.echoes.echo_series`).
     """
     n = x.shape[-1]
     lag = lag.view(-1, 1)                                                 # [B, 1]

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .delay import audio_array, next_pow2, use_kernel
+from .lanes import audio_array, next_pow2, use_kernel
 
 COMB_TUNING = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
 ALLPASS_TUNING = (556, 441, 341, 225)

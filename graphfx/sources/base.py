@@ -50,6 +50,16 @@ def split_rng(seed: Seed, split: str) -> np.random.Generator:
     return np.random.default_rng([_SPLIT_CODE[split], int(seed)])
 
 
+def hold_out_last(names: Sequence[str], num_unseen: int, split: Optional[str]) -> List[str]:
+    """The ``names`` of ``split`` when the last ``num_unseen`` form ``"unseen"`` and the others ``"train"``
+    and ``"seen"`` (all of them for ``None``): the split of the built-in voices and kits."""
+    names = list(names)
+    if split is None:
+        return names
+    cut = len(names) - num_unseen
+    return names[cut:] if split == "unseen" else names[:cut]
+
+
 def peak_db(audio: np.ndarray) -> float:
     """Peak level in dBFS (``-inf`` for digital silence)."""
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0

@@ -13,7 +13,7 @@ Filters, equalizers and dynamics processors are then *auditioned*
 The statistics rules draw from are computed once per node
 (:class:`graphfx.synth.incoming.Incoming`).
 
-:class:`AdaptiveParams` is a hook for :func:`graphfx.render.render`, which
+:class:`AdaptiveParams` is a hook for :func:`graphfx.renderer.render`, which
 calls it just before each group of nodes runs, with their audio inputs. Each
 node draws from its own generator seeded by ``(graph seed, node position)``,
 so a graph gets the same parameters whatever else shares its batch.

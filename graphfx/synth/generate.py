@@ -3,7 +3,7 @@
 The generation step of Section 4.1 of "Blind Estimation of Audio Processing
 Graph" (Lee et al., ICASSP 2023) <https://arxiv.org/abs/2303.08257>: many
 :func:`~graphfx.synth.pairs.make_pairs` examples written as the directory
-layout of :mod:`graphfx.datasets`.
+layout of :mod:`graphfx.dataformat`.
 
 * **Deterministic.** Example ``i`` of split ``s`` is synthesized from
   :func:`example_seed` ``(seed, s, i)`` alone, and every shard is written by
@@ -37,11 +37,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from graphfx.catalog import DRUM_SOURCES
-from graphfx.datasets import (DRY_FILE, FORMAT, GRAPHS_FILE, META_FILE, REFERENCE_FILE, SPLITS, VERSION,
-                              DatasetError, num_shards, read_meta, shard_name, shard_range)
+from graphfx.dataformat import (DRY_FILE, FORMAT, GRAPHS_FILE, META_FILE, REFERENCE_FILE, SPLITS, VERSION, DatasetError,
+                                dry_matrix, graph_line, num_shards, read_meta, shard_name, shard_range, tracks_of)
 from graphfx.errors import GraphFXError
 from graphfx.files import write_text_atomic
+from graphfx.sources import describe_source, make_source_from_meta, open_source
 from graphfx.synth.prototype import PrototypeConfig
 
 #: The paper's clips: 160 000 samples at 44.1 kHz ("3.63 s").
@@ -64,20 +64,6 @@ def example_seed(seed: int, split: str, index: int) -> int:
     """The synthesis seed of example ``index`` of ``split`` in a dataset made with ``seed`` (63 bits)."""
     state = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)]).generate_state(1, np.uint64)[0]
     return int(state >> np.uint64(1))
-
-
-def tracks_of(task: str) -> Tuple[str, ...]:
-    """The rows of ``dry.npy``: ``("in",)`` for singing, the six drum sources for drums."""
-    return ("in",) if task == "singing" else tuple(DRUM_SOURCES)
-
-
-def dry_matrix(dry: Dict[str, np.ndarray], tracks: Sequence[str], num_samples: int) -> np.ndarray:
-    """``{track: [C, T]}`` as float32 ``[K, T]``: each track mixed to mono, zeros for absent tracks."""
-    out = np.zeros((len(tracks), num_samples), dtype=np.float32)
-    for k, track in enumerate(tracks):
-        if track in dry:
-            out[k] = np.asarray(dry[track], dtype=np.float32).mean(axis=0)
-    return out
 
 
 def parse_shard(text: str) -> Tuple[int, int]:
@@ -149,32 +135,6 @@ class DatasetSpec:
             "tracks": list(tracks_of(self.task)), "prototype": self.prototype.to_dict(),
             "source": describe_source(source, self.sources),
         }
-
-
-def describe_source(source, root: Optional[str]) -> dict:
-    """What the dry audio comes from, for ``dataset.json`` (names per split identify it)."""
-    return {"kind": "folder" if root else "synthetic", "class": type(source).__name__, "root": root,
-            "names": {"train": source.names("train"), "seen": source.names("seen"),
-                      "unseen": source.names("unseen")},
-            "description": source.describe()}
-
-
-def open_source(task: str, root: Optional[str], sample_rate: int):
-    """:func:`graphfx.sources.make_source` with its errors as one-line :class:`GraphFXError`."""
-    from graphfx.sources import make_source
-
-    try:
-        return make_source(task, root, sample_rate=sample_rate)
-    except GraphFXError:
-        raise
-    except (OSError, ValueError) as err:
-        raise GraphFXError(f"cannot use dry sources {root}: {str(err).splitlines()[0]}") from None
-
-
-def make_source_from_meta(meta: dict, root: Optional[str] = None):
-    """The dry source a dataset was made from (``root`` overrides a moved source folder)."""
-    root = root if root is not None else meta["source"].get("root")
-    return open_source(meta["task"], root, meta["sample_rate"])
 
 
 # --------------------------------------------------------------------------- planning
@@ -274,8 +234,7 @@ def write_shard(out: str, meta: dict, job: ShardJob, *, batch_size: int = 8,
             seeds = [example_seed(meta["seed"], job.split, i) for i in indices]
             pairs = make_pairs(source, seeds, job.split, num_samples, config)
             for k, (i, pair) in enumerate(zip(indices, pairs)):
-                lines.append(json.dumps({"index": i, "seed": pair.seed, "tracks": list(pair.dry),
-                                         "graph": pair.graph.to_dict()}, separators=(",", ":")))
+                lines.append(graph_line(i, pair.seed, list(pair.dry), pair.graph.to_dict()))
                 if not lazy:
                     reference.append(pair.reference)
                     dry.append(dry_matrix(pair.dry, tracks, num_samples))

@@ -16,7 +16,7 @@ import torch
 from graphfx import catalog
 from graphfx.graph import AudioGraph, Edge, Node
 from graphfx.losses import band_difference_db
-from graphfx.render import render
+from graphfx.renderer import render
 
 #: Nodes whose bypass is not a meaningful question (pure routing).
 NOT_BYPASSABLE = {"mix", "ms_split", "ms_merge", "crossover"}

@@ -21,7 +21,7 @@ from torch_geometric.data import Batch
 from graphfx import catalog
 from graphfx.canonical import lti_reorder
 from graphfx.graph import AudioGraph
-from graphfx.render import render
+from graphfx.renderer import render
 from graphfx.sources import DrySource
 from graphfx.synth.adaptive import AdaptiveParams
 from graphfx.synth.incoming import dry_spectra

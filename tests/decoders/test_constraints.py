@@ -5,12 +5,10 @@ import pytest
 import torch
 
 from graphfx import catalog
-from graphfx.decoders.base import build_graph, tokens_from_rows
-from graphfx.decoders.constraints import (NUM_TRACK_CLASSES, DecodingConstraints, Token, check_sequence,
-                                          choose_unconstrained)
+from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints, check_sequence, choose_unconstrained
 from graphfx.errors import GraphFXError
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
-from graphfx.tokens import EDGE, END, KINDS, NODE, START, graph_to_tokens, tokens_to_graph
+from graphfx.tokens import EDGE, END, KINDS, NODE, START, Token, graph_to_tokens, tokens_from_rows, tokens_to_graph
 
 T = catalog.TYPE_INDEX
 O = catalog.OUTLET_INDEX
@@ -65,7 +63,7 @@ def test_random_logits_always_decode_valid_graphs():
             c.update(tok)  # checks that the chosen token is allowed
             rows.append(tok)
         assert rows[-1].kind == END and len(rows) <= max_tokens and c.num_nodes <= max_nodes
-        graph = build_graph(tokens_from_rows(rows)).validate()
+        graph = tokens_to_graph(tokens_from_rows(rows)).validate()
         assert graph.decode_issues == []
         types = {n.type for n in graph.nodes}
         tasks[task] |= types
@@ -136,7 +134,7 @@ def test_closing_is_forced_near_max_tokens():
         tok = c.choose({})
         c.update(tok)
         rows.append(tok)
-    graph = build_graph(tokens_from_rows(rows)).validate()
+    graph = tokens_to_graph(tokens_from_rows(rows)).validate()
     assert [n.type for n in graph.nodes] == ["out", "in"] and len(rows) == 5
     with pytest.raises(GraphFXError, match="too small"):
         DecodingConstraints(max_tokens=4)
@@ -153,7 +151,7 @@ def test_a_dangling_node_is_completed_by_the_plan():
     assert plan[-1].kind == END
     rows = [Token(START), Token(NODE, 0, 0, T["out"]), Token(NODE, 1, 1, T["kick"]),
             Token(NODE, 2, 2, T["lfo"], track=0)] + plan
-    build_graph(tokens_from_rows(rows)).validate()
+    tokens_to_graph(tokens_from_rows(rows)).validate()
 
 
 def test_wanting_to_end_an_incomplete_graph_closes_it_instead_of_growing_it():
@@ -170,7 +168,7 @@ def test_wanting_to_end_an_incomplete_graph_closes_it_instead_of_growing_it():
         c.update(tok)
         rows.append(tok)
     assert c.finishing
-    graph = build_graph(tokens_from_rows(rows)).validate()
+    graph = tokens_to_graph(tokens_from_rows(rows)).validate()
     assert sorted(n.type for n in graph.nodes) == ["in", "out", "pan"] and len(rows) == len(prefix) + 3
 
 
@@ -178,14 +176,3 @@ def test_unconstrained_choice_is_plain_argmax():
     logits = {"kind": [9.0, 9.0, 0.0, 1.0, 0.0], "src": [0.0, 5.0, 1.0], "dst": [3.0, 0.0, 0.0],
               "outlet": [0.0, 1.0], "inlet": [2.0, 1.0]}
     assert choose_unconstrained(logits, 2) == Token(EDGE, 1, 0, outlet=1, inlet=0)  # pad/start never
-
-
-def test_build_graph_matches_tokens_to_graph_and_tolerates_odd_sequences():
-    tokens = graph_to_tokens(_prototype(3, drums=True))
-    assert build_graph(tokens) == tokens_to_graph(tokens)
-    rows = [Token(START), Token(NODE, 0, 0, T["out"]), Token(EDGE, 5, 0, outlet=0, inlet=0),
-            Token(NODE, 1, 1, T["out"]), Token(EDGE, 1, 0, outlet=O["lfo"], inlet=I["in"])]
-    graph = build_graph(tokens_from_rows(rows))
-    assert len(graph.nodes) == 2 and len(graph.edges) == 1 and not graph.is_valid()
-    assert any("not decoded" in issue for issue in graph.decode_issues)
-    assert "no end token" in graph.decode_issues

@@ -77,3 +77,10 @@ def test_edge_contents_read_node_tokens_not_edge_tokens():
     for name in ("endpoint", "direction"):
         assert torch.allclose(before[name], after[name], atol=1e-6), name
     assert not torch.allclose(before["add_edge"], after["add_edge"])
+
+
+def test_per_token_predictions_are_a_token_by_token_capability():
+    decoder = _decoder()
+    assert not decoder.token_by_token and create("tokengt", preset="tiny").token_by_token
+    with pytest.raises(NotImplementedError, match="node_by_node"):
+        decoder.predict_next(torch.randn(2, 1, decoder.config.d_model), _batch())

@@ -1,4 +1,5 @@
-"""Tests of the dry-source tools in tools/ (grooves, Hydrogen stems, soundfont stems, TTS singing).
+"""Tests of the dry-source tools in tools/ (Hydrogen stems, soundfont stems, TTS singing; the grooves they play
+are tested in tests/sources/test_grooves.py).
 
 They need none of the tools' optional packages (hydrogen-drumkits, fluidsynth, mido, espeak-ng, pyworld):
 the Hydrogen kit and the soundfont header are written here, and the MIDI test is skipped without mido.
@@ -16,42 +17,11 @@ from scipy import signal
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 sys.path.insert(0, os.path.abspath(TOOLS))
 
-import grooves  # noqa: E402
 import hydrogen_stems as h2  # noqa: E402
 import soundfont_stems as sfs  # noqa: E402
 import tts_singing as tts  # noqa: E402
 
-from graphfx.sources import FolderSource  # noqa: E402
-
-
-# ----------------------------------------------------------------------------- grooves
-def test_groove_deterministic_and_well_formed():
-    a, b = grooves.make_groove(8.0, seed=3), grooves.make_groove(8.0, seed=3)
-    assert a == b
-    assert grooves.make_groove(8.0, seed=4).hits != a.hits
-    assert set(a.hits) == set(grooves.TRACKS)
-    for track, hits in a.hits.items():
-        times = [h.time for h in hits]
-        assert times == sorted(times)
-        assert all(0.0 <= h.time < 8.0 and 0.0 < h.velocity <= 1.0 for h in hits)
-        assert all(h.variant in (0, 1, 2) for h in hits)
-    assert len(a.hits["kick"]) > 4 and (len(a.hits["hat"]) + len(a.hits["ride"])) > 8
-
-
-def test_groove_styles_fills_and_crashes():
-    for style in grooves.STYLES:
-        g = grooves.make_groove(6.0, seed=1, style=style, tempo=100)
-        assert g.style == style and g.tempo == 100
-        assert sum(g.count().values()) > 10
-    many = [grooves.make_groove(12.0, seed=s) for s in range(20)]
-    assert sum(len(g.hits["tom"]) for g in many) > 0  # fills
-    assert any(g.hits["crash"] and g.hits["crash"][0].time < 0.2 for g in many)  # crash on the first downbeat
-    assert {h.variant for g in many for h in g.hits["tom"]} == {0, 1, 2}
-    straight = grooves.make_groove(4.0, seed=0, style="disco", tempo=120, jitter=0.0)
-    steps = np.array([h.time for h in straight.hits["kick"]]) / (60 / 120 / 4)
-    assert np.allclose(steps - np.round(steps), np.mean(steps - np.round(steps)), atol=0.3)
-    with pytest.raises(ValueError):
-        grooves.make_groove(4.0, style="polka")
+from graphfx.sources import FolderSource, grooves  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- Hydrogen kits

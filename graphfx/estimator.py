@@ -1,4 +1,4 @@
-"""The blind estimation system: a reference encoder and a graph decoder.
+"""The blind estimation system: a reference encoder and a graph decoder, its configuration and checkpoints.
 
 Fig. 3 of Lee et al. (2023): the reference ``y`` is encoded into latents
 ``z``; a decoder reconstructs the prototype graph from ``z`` token by token,
@@ -7,20 +7,34 @@ then estimates its parameters. Options give the paper's Table 2 variants:
 autoencoding upper bound (➀: a TokenGT graph encoder reads the ground-truth
 graph instead of the audio), ``condition_on_source`` feeds the dry source to
 the encoder next to the reference (➃).
+
+Inference needs nothing above this module: :func:`load_estimator` rebuilds a
+model from a checkpoint written by :mod:`graphfx.train` without importing
+training code (or TensorBoard).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from graphfx.decoders import registry
+from graphfx.errors import GraphFXError
 from graphfx.graph import AudioGraph
 from graphfx.models.encoder import EncoderConfig, ReferenceEncoder
 from graphfx.models.graph_encoder import GraphEncoder, GraphEncoderConfig
+from graphfx.presets import Preset
 from graphfx.tokens import Tokens
+
+#: The ``format`` entry of every checkpoint.
+CHECKPOINT_FORMAT = "graphfx.checkpoint"
+
+
+class CheckpointError(GraphFXError):
+    """A missing, corrupt or incompatible checkpoint."""
 
 
 @dataclass
@@ -44,6 +58,35 @@ class EstimatorConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def estimator_config(preset: Preset, task: str, decoder: str, *, sample_rate: Optional[int] = None,
+                     tracks: Optional[Sequence[str]] = None, latent: str = "audio",
+                     condition_on_source: bool = False) -> EstimatorConfig:
+    """The model configuration of a preset for a task, a registered decoder and the data it reads.
+
+    Args:
+        preset: names the encoder and decoder sizes (:data:`graphfx.presets.PRESETS`).
+        task: ``"singing"`` or ``"drums"``.
+        decoder: a registered decoder name.
+        sample_rate: of the dataset (default: the preset's). The encoder's STFT stays sized for the preset.
+        tracks: the dataset's dry tracks; with ``condition_on_source`` the encoder reads them beside the
+            stereo reference.
+        latent, condition_on_source: see :class:`EstimatorConfig`.
+    """
+    encoder = getattr(EncoderConfig, preset.encoder)(task, preset.sample_rate)
+    decoder_config = asdict(registry.get(decoder).make_config(preset.decoder))
+    decoder_config["d_model"] = encoder.d_model
+    if "task" in decoder_config:
+        decoder_config["task"] = task
+    config = EstimatorConfig(decoder, decoder_config, asdict(encoder), latent, condition_on_source)
+    if sample_rate is not None:
+        config.encoder["sample_rate"] = sample_rate
+    if condition_on_source:
+        if tracks is None:
+            raise ValueError("condition_on_source needs the dataset's dry tracks")
+        config.encoder["in_channels"] = 2 + len(tracks)
+    return config
 
 
 class BlindEstimator(nn.Module):
@@ -85,3 +128,30 @@ class BlindEstimator(nn.Module):
         """Decodes one graph (with parameters) per reference."""
         return self.decoder.generate(self.latents(reference, dry, tokens), constrained=constrained,
                                      sample_rate=sample_rate, max_tokens=max_tokens)
+
+
+def load_checkpoint(path: str) -> dict:
+    """Reads a checkpoint without executing code (``weights_only=True``)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        # torch's weights-only refusal opens with advice to load unsafely; say what the file is instead.
+        reason = ("damaged, or not a checkpoint saved by graphfx" if "weights only" in str(err).lower()
+                  else str(err).splitlines()[0])
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a graphfx checkpoint")
+    return state
+
+
+def load_estimator(path: str) -> BlindEstimator:
+    """Rebuilds the model a checkpoint describes and loads its weights (in eval mode)."""
+    state = load_checkpoint(path)
+    try:
+        model = BlindEstimator(EstimatorConfig(**state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (TypeError, KeyError, RuntimeError, GraphFXError) as err:
+        raise CheckpointError(f"checkpoint {path} does not match this graphfx: {str(err).splitlines()[0]}") from None
+    return model.eval()

@@ -15,10 +15,15 @@ Rules of the signal flow (Section 2 of Lee et al., 2023):
   normalized [0, 1] scale: ``u(t) = clip(u + sum_e gain_e * c_e(t), 0, 1)``,
   then back to plain units. The ``frequency``, ``gain`` and ``pan`` inlets
   drive the parameter of the same name; ``mod`` drives ``frequency`` of a
-  phaser and ``delay`` of chorus, flanger and vibrato;
+  phaser and ``delay`` of chorus, flanger and vibrato
+  (:meth:`~graphfx.catalog.ProcessorSpec.modulated_param`);
 * **energy normalization** (on by default): each processor's audio outputs
   are rescaled together so that their total energy equals the energy of its
   audio input (``in``, or ``mid`` + ``side``); sidechains do not count.
+
+What the renderer needs to know of each processor (channel-wise, generator,
+modulation target, energy-normalized) is a field of its
+:class:`~graphfx.catalog.ProcessorSpec`.
 """
 from __future__ import annotations
 
@@ -31,20 +36,8 @@ from torch_geometric.data import Batch, HeteroData
 from graphfx import catalog
 from graphfx.dsp import get_processor
 from graphfx.errors import AudioError
-from graphfx.graph import AudioGraph
-from graphfx.hetero import EDGE, NODE
+from graphfx.graph import HETERO_EDGE as EDGE, HETERO_NODE as NODE, AudioGraph
 
-#: Which parameter each control inlet drives (``mod`` depends on the processor).
-MODULATED_PARAM = {"frequency": "frequency", "gain": "gain", "pan": "pan"}
-MOD_TARGET = {"phaser": "frequency", "chorus": "delay", "flanger": "delay", "vibrato": "delay"}
-AUDIO_INLETS = ("in", "mid", "side")
-GENERATORS = ("lfo", "stereo_lfo")
-#: Processors that treat the two channels alike and apart (the dynamics' stereo-linked detector
-#: included): on clips whose channels are equal, the fast path runs them on one channel and copies
-#: the result; most signals of a drum graph are still the mono dry tracks.
-CHANNELWISE = frozenset({"lowpass", "bandpass", "highpass", "bandreject", "lowpass4", "bandpass4",
-                         "highpass4", "lowshelf", "highshelf", "bell", "crossover", "phaser", "distortion",
-                         "bitcrush", "compressor", "noisegate", "expander", "pitchshift", "envelope"})
 EPS = 1e-12
 
 Graphs = Union[AudioGraph, Sequence[AudioGraph], HeteroData]
@@ -254,7 +247,7 @@ class _Renderer:
             return
         audio = {k: v for k, v in inputs.items() if k not in catalog.CONTROL_INLETS}
         controls = {k: v for k, v in inputs.items() if k in catalog.CONTROL_INLETS}
-        mono = (not self.grad and node_type in CHANNELWISE and all(s is None for v in controls.values() for s in v)
+        mono = (not self.grad and spec.channelwise and all(s is None for v in controls.values() for s in v)
                 and all(_equal_channels(x) for x in audio.values()))
         if mono:
             audio = {k: x[:, :1] for k, x in audio.items()}
@@ -263,10 +256,10 @@ class _Renderer:
             self.params[nodes] = chosen.to(self.params)
             self.batch_params[nodes] = chosen.to(self.batch_params)
         params = self._params(spec, nodes, controls)
-        kwargs = {"num_samples": self.num_samples, "batch_size": len(nodes)} if node_type in GENERATORS else {}
+        kwargs = {"num_samples": self.num_samples, "batch_size": len(nodes)} if spec.generator else {}
         outs = get_processor(node_type)(audio, params, sample_rate=self.sample_rate, grad=self.grad, **kwargs)
-        if self.normalize and node_type != "mix" and any(k in audio for k in AUDIO_INLETS):
-            outs = _normalize_energy(audio, outs)  # a mix passes its (summed) input on: nothing to rescale
+        if self.normalize and spec.energy_normalized and any(k in audio for k in catalog.SIGNAL_INLETS):
+            outs = _normalize_energy(audio, outs)
         if mono:
             outs = {k: x.expand(-1, 2, -1) for k, x in outs.items()}
         for i, n in enumerate(nodes):
@@ -277,8 +270,8 @@ class _Renderer:
         drive = {}
         for inlet, signals in controls.items():
             if any(s is not None for s in signals):
-                name = MOD_TARGET[spec.name] if inlet == "mod" else MODULATED_PARAM[inlet]
-                drive[name] = torch.stack([self._zeros() if s is None else s[0] for s in signals])
+                signals = [self._zeros() if s is None else s[0] for s in signals]
+                drive[spec.modulated_param(inlet)] = torch.stack(signals)
         params = {}
         for j, p in enumerate(spec.params):
             u = unit[:, j].float()
@@ -297,7 +290,7 @@ class _Renderer:
 
 def _normalize_energy(audio: Dict[str, Tensor], outs: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """Rescales the audio outlets so their summed energy equals the audio input's."""
-    e_in = sum(_energy(audio[k]) for k in AUDIO_INLETS if k in audio)
+    e_in = sum(_energy(audio[k]) for k in catalog.SIGNAL_INLETS if k in audio)
     audio_outs = [k for k in outs if k not in catalog.CONTROL_OUTLETS]
     if not audio_outs:
         return outs

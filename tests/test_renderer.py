@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from torch_geometric.data import Batch
@@ -8,7 +10,7 @@ from graphfx.canonical import lti_reorder
 from graphfx.graph import Edge, Node
 from graphfx import catalog
 from graphfx.dsp import get_processor
-from graphfx.render import CHANNELWISE, render
+from graphfx.renderer import render
 
 SR = 16000
 
@@ -50,7 +52,7 @@ def test_batch_of_different_graphs_equals_one_by_one():
         assert torch.allclose(together[i], alone[0], atol=1e-5, rtol=1e-4), i
 
 
-@pytest.mark.parametrize("name", sorted(CHANNELWISE))
+@pytest.mark.parametrize("name", sorted(n for n, s in catalog.SPECS.items() if s.channelwise))
 def test_channelwise_processors_run_a_mono_clip_as_its_stereo_copy(name):
     # What lets the renderer run equal-channel clips once: one channel in, the same as either of two equal.
     x = noise(batch=3, channels=1, n=3000)
@@ -68,7 +70,8 @@ def test_equal_channels_render_as_without_the_shortcut(monkeypatch):
     graphs = [random_graph(s) for s in (21, 22, 23, 24)]
     x = noise(batch=4, channels=1, n=3000)
     fast = render(graphs, x, sample_rate=SR)
-    monkeypatch.setattr("graphfx.render.CHANNELWISE", frozenset())
+    monkeypatch.setattr(catalog, "SPECS", {n: dataclasses.replace(s, channelwise=False)
+                                           for n, s in catalog.SPECS.items()})
     slow = render(graphs, x, sample_rate=SR)
     assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-6)  # energy sums over one channel or two round apart
 

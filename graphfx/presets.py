@@ -1,0 +1,53 @@
+"""Named sizes of the whole system: data format, model sizes and optimization.
+
+``paper`` is the recipe of Section 3 "Training" of Lee et al. (2023): 44.1 kHz
+clips of 160 000 samples, the paper's encoder and decoder, AdamW with a linear
+schedule peaking at 5e-4 after 50k warmup steps, 200k steps, batch 32. ``cpu``
+and ``smoke`` are the same recipe at a size a 2-core CPU runs in under an hour
+and in a minute.
+
+Plain data, read by the layers that need it: :func:`graphfx.estimator.estimator_config`
+(model sizes), :mod:`graphfx.train` (optimization) and :mod:`graphfx.bench` (data format).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    """Optimization settings (the model's live in :class:`graphfx.estimator.EstimatorConfig`)."""
+
+    steps: int = 200_000
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup: int = 50_000
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    log_every: int = 100
+    checkpoint_every: int = 2000
+    seed: int = 0
+    num_workers: int = 0
+
+
+@dataclass
+class Preset:
+    """A named size: data format, model sizes and optimization."""
+
+    name: str
+    sample_rate: int
+    seconds: float
+    num_train: int
+    num_val: int
+    encoder: str  # EncoderConfig preset name
+    decoder: str  # decoder Config preset name
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+PRESETS = {
+    "paper": Preset("paper", 44100, 160000 / 44100, 300_000, 3_000, "paper", "paper"),
+    "cpu": Preset("cpu", 16000, 2.0, 4000, 200, "small", "small",
+                  TrainConfig(steps=3000, batch_size=16, lr=1e-3, warmup=300, log_every=25, checkpoint_every=250)),
+    "smoke": Preset("smoke", 16000, 0.5, 24, 6, "tiny", "tiny",
+                    TrainConfig(steps=20, batch_size=4, lr=1e-3, warmup=5, log_every=5, checkpoint_every=10)),
+}

@@ -1,0 +1,63 @@
+"""The estimator: its configuration for a preset and a dataset, checkpoint loading, and inference without training."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from graphfx.estimator import (BlindEstimator, CheckpointError, estimator_config, load_checkpoint,
+                               load_estimator)
+from graphfx.models.encoder import EncoderConfig
+from graphfx.presets import PRESETS
+
+
+def test_config_of_a_preset_for_a_dataset():
+    config = estimator_config(PRESETS["smoke"], "drums", "tokengt", sample_rate=22050,
+                              tracks=("kick", "snare", "hat", "tom", "ride", "crash"), latent="zero",
+                              condition_on_source=True)
+    sized = EncoderConfig.tiny("drums", PRESETS["smoke"].sample_rate)
+    assert config.encoder["sample_rate"] == 22050 and config.encoder["n_fft"] == sized.n_fft  # sized by the preset
+    assert config.encoder["in_channels"] == 8 and config.latent == "zero" and config.condition_on_source
+    assert config.decoder_config["d_model"] == sized.d_model and config.decoder_config["task"] == "drums"
+    plain = estimator_config(PRESETS["smoke"], "singing", "tokengt")
+    assert plain.encoder["in_channels"] == 2 and plain.encoder["sample_rate"] == PRESETS["smoke"].sample_rate
+    with pytest.raises(ValueError, match="tracks"):
+        estimator_config(PRESETS["smoke"], "singing", "tokengt", condition_on_source=True)
+
+
+def test_broken_checkpoints_are_clear_errors(tmp_path):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(str(bad))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(str(tmp_path / "missing.pt"))
+    torch.save({"format": "something else"}, str(bad))
+    with pytest.raises(CheckpointError, match="not a graphfx checkpoint"):
+        load_checkpoint(str(bad))
+
+
+def test_estimate_imports_no_training_code(tmp_path):
+    """`graphfx estimate` loads a checkpoint and decodes without importing training, datasets or TensorBoard."""
+    config = estimator_config(PRESETS["smoke"], "singing", "tokengt")
+    torch.manual_seed(0)
+    model = BlindEstimator(config)
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"format": "graphfx.checkpoint", "model": model.state_dict(), "model_config": config.to_dict()},
+               str(checkpoint))
+    assert load_estimator(str(checkpoint)).state_dict().keys() == model.state_dict().keys()
+    song = tmp_path / "song.wav"
+    soundfile.write(song, 0.1 * np.sin(np.arange(8000) * 0.05), PRESETS["smoke"].sample_rate)
+    code = ("import sys\n"
+            "from graphfx.cli import main\n"
+            f"main(['estimate', {str(checkpoint)!r}, {str(song)!r}, '-o', {str(tmp_path / 'g.json')!r}],"
+            " standalone_mode=False)\n"
+            "bad = [m for m in sys.modules if m in ('graphfx.train', 'graphfx.dashboard', 'graphfx.datasets')"
+            " or m.split('.')[0] == 'tensorboard' or m.startswith('torch.utils.tensorboard')]\n"
+            "print(bad)\n"
+            "sys.exit(1 if bad else 0)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "g.json").exists()
