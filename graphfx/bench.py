@@ -10,77 +10,99 @@ given to the encoder).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from itertools import islice
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-try:
-    import fcntl  # POSIX: serializes the results files of parallel commands
-except ImportError:  # pragma: no cover
-    fcntl = None
-
-from graphfx.datasets import GraphFXDataset
+from graphfx.datasets import GraphFXDataset, Tokenize
 from graphfx.errors import GraphFXError
 from graphfx.estimator import estimator_config, load_estimator
-from graphfx.files import write_text_atomic
-from graphfx.datasets import Tokenize
-from graphfx.metrics import (invalid_rate, mss_between_graphs, node_type_iou, parameter_loss, summarize,
-                             token_error_rates, with_default_params)
+from graphfx.files import locked_directory, write_text_atomic
+from graphfx.metrics import Guess, score, summarize
 from graphfx.presets import PRESETS
 from graphfx.provenance import git_revision, hardware
+from graphfx.priors import ConstantPrior
 from graphfx.synth.generate import DatasetSpec, generate
-from graphfx.tokens import NODE, Tokens, tokens_to_graph
-from graphfx.train import collate, train
+from graphfx.tokens import Tokens
+from graphfx.train import best_checkpoint, collate, train
 
 #: Metric columns, in the order of the paper's Table 2.
 COLUMNS = ("node_error_rate", "edge_error_rate", "invalid_rate", "invalid_rate_unconstrained", "iou",
-           "mss_default", "parameter_loss", "mss_oracle", "mss_full")
+           "mss_default", "parameter_loss", "gain_loss", "mss_oracle", "mss_full")
 #: Short column titles for terminal tables.
 TITLES = {"node_error_rate": "node err", "edge_error_rate": "edge err", "invalid_rate": "invalid",
           "invalid_rate_unconstrained": "inv. free", "iou": "IOU", "mss_default": "MSS-def",
-          "parameter_loss": "param", "mss_oracle": "MSS-orc", "mss_full": "MSS-full"}
-#: The paper's Table 2 (singing; seen set for ➂, unseen otherwise), for reference only.
+          "parameter_loss": "param", "gain_loss": "gain", "mss_oracle": "MSS-orc", "mss_full": "MSS-full"}
+#: The paper's Table 2 (singing; seen set for ➂, unseen otherwise), for reference only (in COLUMNS order;
+#: the paper reports no gain loss).
 PAPER_SINGING = {
-    "no_latent": (.502, .014, 0, None, .365, .116, .200, .095, .107),
-    "tokengt (seen)": (.215, .007, 0, None, .839, .044, .120, .056, .058),
-    "tokengt (unseen)": (.242, .009, 0, None, .800, .054, .125, .057, .059),
-    "tokengt+source": (.169, .011, 0, None, .906, .034, .123, .054, .052),
-    "node_by_node": (.267, .052, .072, None, .742, .064, .142, .065, .066),
-    "single_stage": (.249, .020, .002, None, .799, .053, .168, None, .070),
+    "no_latent": (.502, .014, 0, None, .365, .116, .200, None, .095, .107),
+    "tokengt (seen)": (.215, .007, 0, None, .839, .044, .120, None, .056, .058),
+    "tokengt (unseen)": (.242, .009, 0, None, .800, .054, .125, None, .057, .059),
+    "tokengt+source": (.169, .011, 0, None, .906, .034, .123, None, .054, .052),
+    "node_by_node": (.267, .052, .072, None, .742, .064, .142, None, .065, .066),
+    "single_stage": (.249, .020, .002, None, .799, .053, .168, None, None, .070),
 }
 
 
 @dataclass(frozen=True)
 class System:
-    """One row of the comparison."""
+    """One row of the comparison.
+
+    Args:
+        label: the row's name.
+        decoder: the registered decoder (``None`` for the constant prior).
+        latent, condition_on_source: the estimator options (:class:`~graphfx.estimator.EstimatorConfig`).
+        sampled: decode by sampling instead of greedily.
+        run: the training run the row evaluates (rows may share one: ``no_latent`` and ``no_latent_sampled``).
+    """
 
     label: str
-    decoder: str
+    decoder: Optional[str]
     latent: str = "audio"
     condition_on_source: bool = False
+    sampled: bool = False
+    run: str = ""
+
+
+#: Rows that use no audio: the best of them is the bar every audio-conditioned system must clear.
+PRIOR_ROWS = ("prior", "no_latent", "no_latent_sampled")
+#: One line per built-in system name, for ``graphfx decoders`` (registered decoders are rows too).
+SYSTEMS = {
+    "prior": "the best constant graph of the training set, with median parameters and gains (no model)",
+    "no_latent": "tokengt with its latents set to zero: the learned prior (Table 2, ➁)",
+    "no_latent_sampled": "the no_latent model decoded by sampling instead of greedily",
+    "autoencoder": "tokengt decoding latents of the true graph: the sanity check (Table 2, ➀)",
+    "NAME+source": "decoder NAME with the dry source given to the encoder beside the reference (Table 2, ➃)",
+}
 
 
 def system(label: str) -> System:
-    """``tokengt``, ``autoencoder`` (➀), ``no_latent`` (➁) or ``NAME+source`` (➃), for any registered NAME."""
-    if label == "no_latent":
-        return System(label, "tokengt", latent="zero")
+    """``prior``, ``no_latent`` (➁), ``no_latent_sampled``, ``autoencoder`` (➀), ``NAME+source`` (➃) or a
+    registered decoder NAME."""
+    if label == "prior":
+        return System(label, None, run=label)
+    if label in ("no_latent", "no_latent_sampled"):
+        return System(label, "tokengt", latent="zero", sampled=label.endswith("sampled"), run="no_latent")
     if label == "autoencoder":
-        return System(label, "tokengt", latent="graph")
+        return System(label, "tokengt", latent="graph", run=label)
     if label.endswith("+source"):
-        return System(label, label[:-len("+source")], condition_on_source=True)
-    return System(label, label)
+        return System(label, label[:-len("+source")], condition_on_source=True, run=label.replace("+", "_"))
+    return System(label, label, run=label)
 
 
 def default_systems() -> List[str]:
-    """The full comparison: every registered decoder, plus no_latent and tokengt+source."""
+    """The full comparison: the priors, the autoencoder, every registered decoder, tokengt+source."""
     from graphfx.decoders import registry
 
     names = registry.list_decoders()
-    rows = ["autoencoder", "no_latent", "tokengt", "tokengt+source"] + [n for n in names if n != "tokengt"]
-    return rows
+    return (["prior", "no_latent", "no_latent_sampled", "autoencoder", "tokengt", "tokengt+source"]
+            + [n for n in names if n != "tokengt"])
 
 
 def dataset_for(preset: str, task: str, root: str) -> str:
@@ -103,54 +125,50 @@ def train_system(row: System, preset: str, data_dir: str, run_dir: str,
     return train(data_dir, run_dir, config, chosen.train, on_step=on_step)
 
 
-def evaluate(model, data_dir: str, split: str, batch_size: int = 8) -> Dict[str, tuple]:
-    """Every metric of :data:`COLUMNS` on one validation split: ``{metric: (mean, 95% CI half-width)}``."""
+def evaluate(guesser: Callable[[Dict, int], Guess], data_dir: str, split: str,
+             batch_size: int = 8) -> Dict[str, tuple]:
+    """Every metric of :data:`COLUMNS` on one validation split: ``{metric: (mean, 95% CI half-width)}``.
+
+    ``guesser(batch, sample_rate)`` is the system's answer for a batch (:func:`model_guess`,
+    :meth:`ConstantPrior.guess <graphfx.priors.ConstantPrior.guess>`).
+    """
     dataset = GraphFXDataset(data_dir, split, transform=Tokenize())
     if len(dataset) == 0:
         raise GraphFXError(f"the {split!r} split of {data_dir} is empty")
     rate, tracks = dataset.sample_rate, dataset.meta["tracks"]
     rows: List[Dict[str, float]] = []
-    model.eval()
     for start in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(start, min(len(dataset), start + batch_size))])
-        rows += _evaluate_batch(model, batch, rate, tracks)
+        dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(tracks)}
+        rows += score(batch["graphs"], batch["tokens"], guesser(batch, rate), dry, rate)
     return summarize(rows)
 
 
+def guesser_of(row: System, data_dir: str, checkpoint: Optional[str]) -> Callable[[Dict, int], Guess]:
+    """The answer function of a row: the constant prior fitted on the training graphs, or a trained model."""
+    if row.decoder is None:
+        prior = ConstantPrior.fit(list(islice(GraphFXDataset(data_dir, "train", audio=False).graphs(), 5000)))
+        return lambda batch, rate: prior.guess(batch["tokens"], rate)
+    model = load_estimator(checkpoint).eval()
+    # Sampled rows draw from a fixed seed, so that a row is reproducible.
+    generator = torch.Generator().manual_seed(0) if row.sampled else None
+    return lambda batch, rate: model_guess(model, batch, rate, generator)
+
+
 @torch.no_grad()
-def _evaluate_batch(model, batch, sample_rate: int, track_names: Sequence[str]) -> List[Dict[str, float]]:
+def model_guess(model, batch, sample_rate: int, generator: Optional[torch.Generator] = None) -> Guess:
+    """A trained model's answer for a batch (decoded greedily, or sampled with ``generator``)."""
     decoder = model.decoder
     tokens: Tokens = batch["tokens"]
     latents = model.latents(batch["reference"], batch["dry"], tokens)
-    truth = batch["graphs"]
-    dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(track_names)}
-    estimates = decoder.generate(latents, constrained=True, sample_rate=sample_rate)
-    free = decoder.generate(latents, constrained=False, sample_rate=sample_rate)
+    graphs = decoder.generate(latents, constrained=True, sample_rate=sample_rate, **_sampling(generator))
+    free = decoder.generate(latents, constrained=False, sample_rate=sample_rate, **_sampling(generator))
     predicted = decoder.predict_next(latents, tokens) if decoder.token_by_token else None
-    params = decoder.estimate_params(latents, tokens)
-    with_estimates = replace(tokens, params=params.to(tokens.params.dtype))
-    oracle = [tokens_to_graph(_example(with_estimates, i), sample_rate) for i in range(len(truth))]
-    mss_default = mss_between_graphs([with_default_params(g) for g in truth],
-                                     [with_default_params(g) for g in estimates], dry, sample_rate)
-    mss_oracle = mss_between_graphs(truth, oracle, dry, sample_rate)
-    mss_full = mss_between_graphs(truth, estimates, dry, sample_rate)
-    mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
-    rows = []
-    for i, g in enumerate(truth):
-        row = {"invalid_rate": invalid_rate([estimates[i]]), "invalid_rate_unconstrained": invalid_rate([free[i]]),
-               "iou": node_type_iou(g, estimates[i]),
-               "parameter_loss": parameter_loss(params[i], tokens.params[i].to(params.dtype), mask[i]),
-               "mss_default": float(mss_default[i]), "mss_oracle": float(mss_oracle[i]),
-               "mss_full": float(mss_full[i])}
-        if predicted is not None:  # predictions for positions 1 .. L-1
-            row.update(token_error_rates(_example(predicted, i), _example(tokens, i, start=1)))
-        rows.append(row)
-    return rows
+    return Guess(graphs, free, predicted, decoder.complete(latents, tokens).to("cpu"))
 
 
-def _example(tokens: Tokens, i: int, start: int = 0) -> Tokens:
-    """Example ``i`` of a token batch, from position ``start``."""
-    return Tokens(**{k: v[i, start:] for k, v in tokens.as_dict().items()})
+def _sampling(generator: Optional[torch.Generator]) -> Dict:
+    return {} if generator is None else {"generator": generator}
 
 
 def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoint: Optional[str] = None,
@@ -166,7 +184,8 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
 
     rows = [system(label) for label in labels]
     for row in rows:  # an unknown name fails now, not after the dataset and the first trainings
-        registry.get(row.decoder)
+        if row.decoder is not None:
+            registry.get(row.decoder)
     os.makedirs(out_dir, exist_ok=True)
     if data_dir is None:
         status(f"dataset: generating or reusing the {preset} {task} set")
@@ -175,16 +194,15 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
     results = {"preset": preset, "task": task, "data": os.path.abspath(data_dir), "git": git_revision(),
                "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "systems": {}, "seconds": {}}
     for label, row in zip(labels, rows):
-        if checkpoint is not None:
-            path = checkpoint
-        else:
+        path = checkpoint
+        if checkpoint is None and row.decoder is not None:
             status(f"{label}: training ({preset} preset)")
             report = None if on_step is None else (lambda step, losses, label=label: on_step(label, step, losses))
-            path = train_system(row, preset, data_dir, os.path.join(out_dir, "runs", label.replace("+", "_")),
-                                report)
-        model = load_estimator(path)
+            path = best_checkpoint(train_system(row, preset, data_dir, os.path.join(out_dir, "runs", row.run),
+                                                report))
         status(f"{label}: evaluating")
-        results["systems"][label] = {split: evaluate(model, data_dir, split) for split in ("seen", "unseen")}
+        guesser = guesser_of(row, data_dir, path)
+        results["systems"][label] = {split: evaluate(guesser, data_dir, split) for split in ("seen", "unseen")}
         results["seconds"][label] = round(time.time() - started, 1)
         started = time.time()
         merged = _write(out_dir, results)  # after every system, so a long comparison keeps what it measured
@@ -208,15 +226,56 @@ def _merged(out_dir: str, results: Dict) -> Dict:
 def _write(out_dir: str, results: Dict) -> Dict:
     """Merges ``results`` into ``out_dir``'s results.json and results.md; returns the merged results.
 
-    A lock file serializes the read-merge-write of commands that share ``out_dir``, so none loses another's rows.
+    A lock on ``out_dir`` itself serializes the read-merge-write of commands that share it, so none loses
+    another's rows; undefined numbers (a confidence interval of one example) are written as ``null``.
     """
-    with open(os.path.join(out_dir, ".results.lock"), "w") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked_directory(out_dir):
         results = _merged(out_dir, results)
-        write_text_atomic(os.path.join(out_dir, "results.json"), json.dumps(results, indent=1))
+        results["gaps_to_prior"] = gaps_to_prior(results)
+        write_text_atomic(os.path.join(out_dir, "results.json"), json.dumps(json_safe(results), indent=1,
+                                                                             allow_nan=False))
         write_text_atomic(os.path.join(out_dir, "results.md"), _markdown(results))
     return results
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+#: The metrics each system is compared on with the best prior, and whether higher is better.
+GAP_METRICS = {"iou": True, "node_error_rate": False}
+
+
+def gaps_to_prior(results: Dict) -> Dict[str, Dict[str, Dict[str, tuple]]]:
+    """Per system and split, each :data:`GAP_METRICS` metric minus that of the best prior row (the best of
+    :data:`PRIOR_ROWS` present, chosen per metric and split), with the half-width of the difference's 95%
+    interval (the two rows' half-widths added in quadrature: the rows are scored on the same examples, so
+    this is conservative). Empty when no prior row was run."""
+    systems = results["systems"]
+    priors = [label for label in PRIOR_ROWS if label in systems]
+    out: Dict[str, Dict[str, Dict[str, tuple]]] = {}
+    for label, splits in systems.items():
+        for split, metrics in splits.items():
+            for metric, higher in GAP_METRICS.items():
+                values = [systems[p][split][metric] for p in priors if metric in systems[p].get(split, {})]
+                if metric not in metrics or not values:
+                    continue
+                best = (max if higher else min)(values, key=lambda v: v[0])
+                mean, half = metrics[metric]
+                gap = (mean - best[0], math.sqrt(_finite(half) ** 2 + _finite(best[1]) ** 2))
+                out.setdefault(label, {}).setdefault(split, {})[metric] = gap
+    return out
+
+
+def _finite(x) -> float:
+    return 0.0 if x is None or x != x else float(x)
 
 
 def _markdown(results: Dict) -> str:
@@ -230,6 +289,15 @@ def _markdown(results: Dict) -> str:
         for split, metrics in splits.items():
             cells = [_cell(metrics.get(c)) for c in COLUMNS]
             lines.append(f"| {label} | {split} | " + " | ".join(cells) + " |")
+    gaps = gaps_to_prior(results)
+    if gaps:
+        lines += ["", "Gap to the best prior row (" + ", ".join(p for p in PRIOR_ROWS if p in results["systems"])
+                  + "; IOU: higher is better, node error: lower is better; 95% intervals):", "",
+                  "| system | split | " + " | ".join(GAP_METRICS) + " |", "|---|---|" + "---|" * len(GAP_METRICS)]
+        for label, splits in gaps.items():
+            for split, metrics in splits.items():
+                cells = [_cell(metrics.get(m), signed=True) for m in GAP_METRICS]
+                lines.append(f"| {label} | {split} | " + " | ".join(cells) + " |")
     if results["task"] == "singing":
         lines += ["", "Paper, Table 2 (singing; quoted for reference, not measured here):", "",
                   "| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
@@ -238,8 +306,12 @@ def _markdown(results: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(value) -> str:
+def _cell(value, signed: bool = False) -> str:
     if value is None:
         return "-"
     mean, half = value
-    return f"{mean:.3f}" if half != half else f"{mean:.3f} ± {half:.3f}"  # NaN half-width: one example
+    if mean is None or mean != mean:
+        return "-"
+    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
+    # No half-width (NaN, or null in a merged results.json): one example.
+    return text if half is None or half != half else f"{text} ± {half:.3f}"

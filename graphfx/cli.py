@@ -12,13 +12,21 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from graphfx import catalog
 from graphfx.errors import GraphFXError
+from graphfx.outputs import check_output_dir, check_output_file
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message) -> None:
+    """Prints one red line on stderr (the message taken literally, not as markup) and exits with code 2."""
+    err_console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
+    sys.exit(2)
 
 
 def user_errors(fn):
@@ -29,13 +37,43 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except GraphFXError as err:
-            err_console.print(f"[red]error:[/red] {err}", highlight=False, markup=True)
-            sys.exit(2)
+            fail(err)
+        except MemoryError:
+            fail("not enough memory for this input")
+        except OSError as err:  # a disk that fills up or goes away mid-command
+            fail(f"{str(err.filename) + ': ' if err.filename else ''}{err.strerror or err}")
+        except RuntimeError as err:
+            if "can't allocate memory" not in str(err) and "out of memory" not in str(err):
+                raise
+            fail("not enough memory for this input")
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A group whose usage errors (a bad option value, a missing argument) are one line, like the others."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as err:
+            raise _one_line(err) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err) from None
+
+
+def _one_line(err: click.UsageError) -> click.UsageError:
+    if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # bare `graphfx`: the help it asks for
+        return err
+    command = err.ctx.command_path if err.ctx is not None else "graphfx"
+    return click.UsageError(f"{err.format_message()} (see {command} --help)")  # no context: no usage lines
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="graphfx")
 def main():
     """graphfx: audio processing graphs — render, synthesize, and estimate them from audio."""
@@ -47,8 +85,7 @@ def main():
 def processors(as_json, name):
     """List the processor catalog (or one NAME): ports and parameters."""
     if name is not None and name not in catalog.SPECS:
-        err_console.print(f"[red]error:[/red] unknown processor type {name!r}; see `graphfx processors`")
-        sys.exit(2)
+        fail(f"unknown processor type {name!r}; see `graphfx processors`")
     if as_json:
         click.echo(json.dumps(catalog.to_dict(name), indent=1))
         return
@@ -74,7 +111,7 @@ def validate(graph_file):
     from graphfx.graph import AudioGraph
 
     graph = AudioGraph.load(graph_file).validate()
-    console.print(f"[green]valid[/green]: {graph_file} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+    console.print(f"[green]valid[/green]: {escape(graph_file)} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
 
 
 @main.command()
@@ -86,6 +123,7 @@ def draw(graph_file, output, canonical):
     """Draw GRAPH_FILE as a picture: nodes as [type], ports on edges."""
     from graphfx.graph import AudioGraph
 
+    check_output_file(output)
     graph = AudioGraph.load(graph_file).validate()
     if canonical:
         from graphfx.canonical import canonical_form
@@ -96,12 +134,10 @@ def draw(graph_file, output, canonical):
     try:
         draw_graph(graph, output, title=graph_file)
     except ImportError as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        sys.exit(2)
+        fail(err)
     except (OSError, ValueError) as err:
-        err_console.print(f"[red]error:[/red] cannot write {output}: {err}")
-        sys.exit(2)
-    console.print(f"wrote {output}")
+        fail(f"cannot write {output}: {err}")
+    console.print(f"wrote {escape(output)}")
 
 
 @main.command()
@@ -117,15 +153,22 @@ def render(graph_file, inputs, output, no_resample, no_normalize):
     """Render GRAPH_FILE on dry audio; mono input is promoted to stereo."""
     import torch
 
-    from graphfx.audio import load_audio, save_audio
+    from graphfx.audio import audio_info, load_audio, output_format, save_audio
     from graphfx.errors import AudioError
     from graphfx.graph import AudioGraph
-    from graphfx.renderer import render as render_graph
+    from graphfx.memory import check_memory
+    from graphfx.renderer import memory_needed, render as render_graph
 
+    check_output_file(output)
+    output_format(output)
     graph = AudioGraph.load(graph_file).validate()
     tracks = {} if inputs else _builtin_clip(graph)
-    for item in inputs:
-        name, path = item.split("=", 1) if "=" in item else ("in", item)
+    given = [item.split("=", 1) if "=" in item else ("in", item) for item in inputs]
+    infos = [audio_info(path) for _, path in given]  # every file checked, and the memory, before any is read
+    longest = max((i.frames * graph.sample_rate // i.sample_rate for i in infos), default=0)
+    check_memory(memory_needed(graph, longest), f"rendering {longest / graph.sample_rate:.0f} s of audio",
+                 "render a shorter excerpt (a graph renders a whole clip at once)")
+    for name, path in given:
         if name in tracks:
             raise AudioError(f"track {name!r} given twice")
         audio, rate = load_audio(path, graph.sample_rate, resample=not no_resample)
@@ -138,7 +181,7 @@ def render(graph_file, inputs, output, no_resample, no_normalize):
     wet = render_graph(graph, batch, sample_rate=graph.sample_rate, normalize=not no_normalize)[0]
     save_audio(output, wet, graph.sample_rate)
     peak = float(wet.abs().max())
-    console.print(f"wrote {output} ({length / graph.sample_rate:.2f} s, stereo, {graph.sample_rate} Hz, "
+    console.print(f"wrote {escape(output)} ({length / graph.sample_rate:.2f} s, stereo, {graph.sample_rate} Hz, "
                   f"peak {peak:.2f}{' — above full scale, stored as float' if peak > 1 else ''})")
 
 
@@ -159,36 +202,42 @@ def _builtin_clip(graph, seconds: float = 3.63) -> dict:
 
 @main.command()
 @click.option("--task", required=True, metavar="singing|drums", help="Singing (one input) or drums (six tracks).")
-@click.option("--num", "num", required=True, type=int, help="Examples in the train split.")
+@click.option("--num", "num", required=True, type=click.IntRange(min=1), help="Examples in the train split.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Dataset directory (resumed if it exists).")
-@click.option("--num-val", type=int, default=None,
-              help="Examples in each of seen and unseen [default: max(1, NUM // 10)].")
+@click.option("--num-val", type=click.IntRange(min=0), default=None,
+              help="Examples in each of seen and unseen [default: NUM // 10, at least 8 but at most NUM].")
 @click.option("--sources", type=click.Path(), default=None,
               help="Folder of dry recordings [default: built-in synthetic].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed.")
 @click.option("--shard", default="0/1", show_default=True, metavar="I/N",
               help="Write only the shards numbered I modulo N (numbered across train, seen, unseen).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes, one thread each.")
-@click.option("--seconds", type=float, default=None,
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes, one thread each.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Clip length [default: 3.63, i.e. the paper's 160000 samples at 44.1 kHz].")
-@click.option("--samples", type=int, default=None, help="Clip length in samples (instead of --seconds).")
-@click.option("--sample-rate", type=int, default=44100, show_default=True, help="Hz.")
-@click.option("--shard-size", type=int, default=256, show_default=True, help="Examples per shard.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Clip length in samples (instead of --seconds).")
+@click.option("--sample-rate", type=click.IntRange(8000, 384000), default=44100, show_default=True, help="Hz.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Examples per shard.")
 @click.option("--lazy", is_flag=True, help="Store graphs and seeds only; audio is synthesized when loaded.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Prototype-graph configuration (JSON of PrototypeConfig: motifs, sizes).")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Examples synthesized together.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Examples synthesized together (the data do not depend on it).")
 @user_errors
 def generate(task, num, out, num_val, sources, seed, shard, workers, seconds, samples, sample_rate, shard_size, lazy,
              config_file, batch_size):
     """Synthesize a graph-reference dataset into OUT: sharded, deterministic, resumable."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from graphfx.synth.generate import DatasetSpec, generate as generate_dataset, parse_shard, seconds_to_samples
+    from graphfx.synth.generate import (DatasetSpec, generate as generate_dataset, parse_shard, seconds_to_samples,
+                                        validation_warning)
     from graphfx.synth.prototype import PrototypeConfig
 
     part = parse_shard(shard)
+    check_output_dir(out)
     if samples is not None and seconds is not None:
         raise GraphFXError("give --seconds or --samples, not both")
     if samples is None and sample_rate > 0:
@@ -196,6 +245,8 @@ def generate(task, num, out, num_val, sources, seed, shard, workers, seconds, sa
     config = PrototypeConfig.load(config_file) if config_file else PrototypeConfig()
     spec = DatasetSpec(task, num, num_val, seed=seed, sample_rate=sample_rate, num_samples=samples,
                        shard_size=shard_size, lazy=lazy, sources=sources, prototype=config)
+    if validation_warning(spec):
+        console.print(f"[yellow]warning:[/yellow] {validation_warning(spec)}", highlight=False)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("pairs"), TimeRemainingColumn())
     bar = Progress(*columns, console=console)
@@ -212,7 +263,7 @@ def generate(task, num, out, num_val, sources, seed, shard, workers, seconds, sa
         if bar.live.is_started:
             bar.stop()
     speed = f", {report.pairs_per_second:.1f} pairs/s" if report.examples else ""
-    console.print(f"{report.out}: wrote {report.written} shard(s), {report.examples} examples in "
+    console.print(f"{escape(report.out)}: wrote {report.written} shard(s), {report.examples} examples in "
                   f"{report.seconds:.1f} s{speed}; {report.skipped} of {report.shards} shard(s) were already complete",
                   soft_wrap=True)
 
@@ -227,12 +278,13 @@ def stats(directory, plot_file, as_json):
     """Graph statistics of dataset DIRECTORY (Fig. 2a), beside PCQM4Mv2."""
     from graphfx.stats import PCQM4MV2, dataset_stats, plot
 
+    check_output_file(plot_file, "--plot")
     result = dataset_stats(directory)
     if as_json:
         click.echo(json.dumps({k: v.to_dict() for k, v in result.items()} | {"PCQM4Mv2": PCQM4MV2.to_dict()},
                               indent=1, default=str))
     else:
-        table = Table(title=f"graph statistics: {directory}")
+        table = Table(title=f"graph statistics: {escape(directory)}")
         for col in ("split", "graphs", "nodes/graph", "edges/graph", "mean degree", "density"):
             table.add_column(col, justify="left" if col == "split" else "right")
 
@@ -264,22 +316,28 @@ def stats(directory, plot_file, as_json):
             raise GraphFXError(f"--plot needs matplotlib: {err}") from None
         except (OSError, ValueError) as err:
             raise GraphFXError(f"cannot write {plot_file}: {str(err).splitlines()[0]}") from None
-        console.print(f"wrote {plot_file}")
+        console.print(f"wrote {escape(plot_file)}")
 
 
 @main.command()
 def decoders():
-    """List the registered graph decoders (built in and from plugins)."""
+    """List every system `graphfx bench --decoder` takes: registered decoders (built in and from plugins) and
+    the baselines built on them."""
+    from graphfx import bench
     from graphfx.decoders import registry
+    from graphfx.presets import PRESETS
 
-    table = Table(title="graph decoders")
+    table = Table(title="systems for graphfx bench --decoder")
     table.add_column("name")
-    table.add_column("presets")
-    table.add_column("description", overflow="fold")
+    table.add_column("--preset")
+    table.add_column("what it is", overflow="fold")
     for name in registry.list_decoders():
         cls = registry.get(name)
-        presets = ", ".join(sorted(getattr(cls.Config, "PRESETS", {}) or {}))
+        sizes = set(getattr(cls.Config, "PRESETS", {}) or {})
+        presets = ", ".join(p for p, preset in PRESETS.items() if preset.decoder in sizes)
         table.add_row(name, presets, (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    for name, text in bench.SYSTEMS.items():
+        table.add_row(name, "all" if name != "prior" else "any (no training)", text)
     console.print(table)
 
 
@@ -290,9 +348,10 @@ def decoders():
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run directory: checkpoint.pt and TensorBoard logs (resumed if it has a checkpoint).")
 @click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True)
-@click.option("--steps", type=int, default=None, help="Override the preset's number of steps.")
-@click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
-@click.option("--lr", type=float, default=None, help="Override the preset's peak learning rate.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the preset's number of steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Override the preset's peak learning rate.")
 @click.option("--no-latent", is_flag=True, help="Zero the latents (the paper's lower bound ➁).")
 @click.option("--autoencoder", is_flag=True, help="Encode the true graph instead of the audio (sanity check ➀).")
 @click.option("--source-conditioning", is_flag=True, help="Give the encoder the dry source too (➃).")
@@ -309,6 +368,7 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
     from graphfx.train import train as run_training
 
     meta = read_meta(data_dir)
+    check_output_dir(out_dir)
     chosen = PRESETS[preset]
     if no_latent and autoencoder:
         raise click.UsageError("--no-latent and --autoencoder exclude each other")
@@ -319,16 +379,23 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
     train_config = replace(chosen.train, **overrides)
     leader = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
     if leader:
-        console.print(f"training [bold]{decoder}[/bold] ({preset} preset, {train_config.steps} steps) on {data_dir}; "
-                      f"watch it with: tensorboard --logdir {out_dir} --host 127.0.0.1")
+        console.print(f"training [bold]{escape(decoder)}[/bold] ({preset} preset, {train_config.steps} steps) on "
+                      f"{escape(data_dir)}; watch it with: tensorboard --logdir {escape(out_dir)} --host 127.0.0.1")
 
     def report(step, losses):
         console.print(f"step {step:>6}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()), highlight=False,
                       soft_wrap=True)
 
+    before = _modified(os.path.join(out_dir, "checkpoint.pt"))
     path = run_training(data_dir, out_dir, config, train_config, device=device, on_step=report)
-    if leader:
-        console.print(f"wrote {path}")
+    if leader:  # say "wrote" only of a file this run wrote
+        console.print(f"wrote {escape(path)}" if _modified(path) not in (None, before) else
+                      f"nothing to do: {escape(path)} has already trained {train_config.steps} steps or more")
+
+
+def _modified(path):
+    """The modification time of ``path`` in nanoseconds, ``None`` when there is no such file."""
+    return os.stat(path).st_mtime_ns if os.path.exists(path) else None
 
 
 @main.command()
@@ -351,6 +418,7 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
     from graphfx import bench as benchmark
     from graphfx.presets import PRESETS
 
+    check_output_dir(out_dir)
     labels = list(systems) or benchmark.default_systems()
     if checkpoint is not None and len(labels) != 1:
         raise click.UsageError("--checkpoint evaluates one system: give exactly one --decoder")
@@ -365,7 +433,7 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
 
     with bar:
         results = benchmark.run(labels, preset, task, out_dir, checkpoint=checkpoint, data_dir=data_dir,
-                                status=lambda text: bar.console.print(f"[dim]{text}[/dim]"), on_step=on_step)
+                                status=lambda text: bar.console.print(f"[dim]{escape(text)}[/dim]"), on_step=on_step)
     table = Table(title=f"{task}, {preset} preset (mean over examples)")
     table.add_column("system")
     table.add_column("split")
@@ -376,8 +444,8 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
             table.add_row(label, split, *(f"{metrics[c][0]:.3f}" if c in metrics else "-" for c in benchmark.COLUMNS))
     # A log file or a pipe gets the whole table rather than 80 columns of ellipses.
     (console if console.is_terminal else Console(width=150)).print(table)
-    console.print(f"wrote {out_dir}/results.json and {out_dir}/results.md; "
-                  f"TensorBoard: tensorboard --logdir {out_dir}/runs --host 127.0.0.1")
+    console.print(f"wrote {escape(out_dir)}/results.json and {escape(out_dir)}/results.md; "
+                  f"TensorBoard: tensorboard --logdir {escape(out_dir)}/runs --host 127.0.0.1")
 
 
 @main.command()
@@ -390,36 +458,20 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
 @click.option("--unconstrained", is_flag=True, help="Plain greedy decoding: the graph may be invalid.")
 @user_errors
 def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
-    """Estimate the processing graph of AUDIO_FILE (the processed recording) with a trained CHECKPOINT."""
-    from graphfx.audio import load_audio
-    from graphfx.errors import AudioError
+    """Estimate the processing graph of AUDIO_FILE (the processed recording) with a trained CHECKPOINT.
+
+    A recording longer than 3.63 s is analysed in windows of that length (at most 64, spread over it).
+    """
+    from graphfx.estimate import estimate_recording
     from graphfx.estimator import load_estimator
 
-    for path in (output, picture):  # fail before the model runs, not after
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if folder and not os.path.isdir(folder):
-            raise GraphFXError(f"cannot write {path}: no folder {folder}")
-    model = load_estimator(checkpoint)
-    if model.config.latent == "graph":
-        raise GraphFXError("this checkpoint is the autoencoder sanity check: it reads graphs, not audio")
-    if model.config.condition_on_source:
-        if model.config.encoder["in_channels"] != 3:
-            raise GraphFXError("this model takes one dry file per drum track, which estimate does not read yet")
-        if dry_file is None:
-            raise AudioError("this model was trained with the dry source: give it with --dry FILE")
-    rate = model.config.encoder["sample_rate"]
-    reference, _ = load_audio(audio_file, rate)
-    if not reference.abs().max() > 0:
-        raise AudioError(f"{audio_file} is silent: there is no processing to estimate")
-    reference = reference.expand(2, -1)[None]  # mono -> stereo, [1, 2, T]
-    dry = None
-    if model.config.condition_on_source:
-        dry, _ = load_audio(dry_file, rate)
-        dry = dry.mean(0, keepdim=True)[None]
-        if dry.shape[-1] != reference.shape[-1]:
-            raise AudioError(f"the dry recording has {dry.shape[-1]} samples at {rate} Hz, the reference "
-                             f"{reference.shape[-1]}: they must be the same clip")
-    graph = model.estimate(reference, dry, constrained=not unconstrained, sample_rate=rate)[0]
+    check_output_file(output)  # fail before the model runs, not after
+    check_output_file(picture, "--picture")
+    result = estimate_recording(load_estimator(checkpoint), audio_file, dry_file, constrained=not unconstrained)
+    graph = result.graph
+    if result.windows > 1:
+        console.print(f"analysed {result.windows} windows of {result.window_seconds:.2f} s of the "
+                      f"{result.seconds:.1f} s recording", highlight=False)
     problem = None
     if unconstrained:
         try:
@@ -428,9 +480,10 @@ def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
             problem = str(err)
     graph.save(output)
     kinds = ", ".join(n.type for n in graph.nodes if not n.spec.terminal) or "no processors"
-    console.print(f"wrote {output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges ({kinds})", highlight=False)
+    console.print(f"wrote {escape(output)}: {len(graph.nodes)} nodes, {len(graph.edges)} edges ({kinds})",
+                  highlight=False)
     if problem:
-        console.print(f"[yellow]the graph is invalid:[/yellow] {problem}", highlight=False)
+        console.print(f"[yellow]the graph is invalid:[/yellow] {escape(problem)}", highlight=False)
     if picture is not None:
         from graphfx.draw import draw as draw_graph
 
@@ -438,7 +491,7 @@ def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
             draw_graph(graph, picture, title=f"estimated from {os.path.basename(audio_file)}")
         except (ImportError, OSError, ValueError) as err:
             raise GraphFXError(f"cannot draw {picture}: {err}") from None
-        console.print(f"wrote {picture}")
+        console.print(f"wrote {escape(picture)}")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,12 +3,14 @@
 Every so often during training, a few validation references are decoded and
 logged: the reference, the dry source and the re-rendered estimate as audio
 (TensorBoard audio is mono and clips beyond ±1: left and right go to separate
-tags, scaled together), the ground-truth and estimated graphs side by side,
-and the reference's mel spectrogram as the encoder sees it. Hyperparameters
+tags, scaled together), the ground-truth and estimated graphs one above the
+other, and the reference's mel spectrogram as the encoder sees it (its bands
+repeated so that the image is not a strip a few pixels high). Hyperparameters
 and final losses are written through the same writer, so they stay in one run.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 import torch
@@ -47,8 +49,16 @@ def log_examples(writer: SummaryWriter, model, batch: Dict, step: int, sample_ra
         if mels is None:
             continue
         mel = mels[i, 0]
-        writer.add_image(f"example{i}/mel", ((mel - mel.min()) / (mel.max() - mel.min() + 1e-9)).flip(0)[None],
-                         step)
+        image = ((mel - mel.min()) / (mel.max() - mel.min() + 1e-9)).flip(0)  # low frequencies at the bottom
+        writer.add_image(f"example{i}/mel", readable(image)[None], step)
+
+
+def readable(image: torch.Tensor, least: int = 128, most: int = 512) -> torch.Tensor:
+    """A ``[bands, frames]`` spectrogram with each band repeated so that the picture is at least a third
+    as tall as it is wide (between ``least`` and ``most`` pixels): 16 mel bands over 200 frames would
+    be a 16-pixel strip."""
+    wanted = max(least, min(most, image.shape[1] // 3))
+    return image.repeat_interleave(max(1, math.ceil(wanted / image.shape[0])), dim=0)
 
 
 def _first(tokens, count: int, device):
@@ -81,13 +91,24 @@ def _graphs_figure(truth: AudioGraph, estimate: AudioGraph):
         import matplotlib.pyplot as plt
     except ImportError:  # pictures need the plot extra
         return None
-    from graphfx.draw import draw
+    from graphfx.draw import draw, layout
 
-    figure, axes = plt.subplots(1, 2, figsize=(16, 4))
-    draw(truth, ax=axes[0], title="ground truth")
+    # One above the other, each at its own size, so that boxes and text keep their size (the layout is in inches).
+    plan = layout(truth)
+    sizes = [(plan.width, plan.height)]
     try:
-        draw(estimate, ax=axes[1], title="estimate" if estimate.is_valid() else "estimate (invalid)")
+        plan = layout(estimate)
+        sizes.append((plan.width, plan.height))
     except Exception:  # an invalid estimate may have a cycle: no layout
+        sizes.append(None)
+    heights = [size[1] + 1.0 if size else 1.0 for size in sizes]
+    width = max(size[0] for size in sizes if size) + 0.8
+    spacing = {"left": 0.01, "right": 0.99, "bottom": 0.01, "top": 0.95, "hspace": 0.25}
+    figure, axes = plt.subplots(2, 1, figsize=(width, sum(heights)), gridspec_kw={"height_ratios": heights, **spacing})
+    draw(truth, ax=axes[0], title="ground truth")
+    if sizes[1] is None:
         axes[1].set_title("estimate (cannot be drawn)")
         axes[1].axis("off")
+    else:
+        draw(estimate, ax=axes[1], title="estimate" if estimate.is_valid() else "estimate (invalid)")
     return figure

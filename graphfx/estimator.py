@@ -15,11 +15,14 @@ training code (or TensorBoard).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from graphfx import catalog
 
 from graphfx.decoders import registry
 from graphfx.errors import GraphFXError
@@ -27,10 +30,12 @@ from graphfx.graph import AudioGraph
 from graphfx.models.encoder import EncoderConfig, ReferenceEncoder
 from graphfx.models.graph_encoder import GraphEncoder, GraphEncoderConfig
 from graphfx.presets import Preset
-from graphfx.tokens import Tokens
+from graphfx.tokens import NODE, Tokens
 
 #: The ``format`` entry of every checkpoint.
 CHECKPOINT_FORMAT = "graphfx.checkpoint"
+#: Checkpoints of version 1 predate estimated edge gains (:func:`load_estimator` rebuilds them without).
+CHECKPOINT_VERSION = 2
 
 
 class CheckpointError(GraphFXError):
@@ -48,6 +53,9 @@ class EstimatorConfig:
         latent: ``"audio"`` (the reference encoder), ``"zero"`` (latents set to 0) or
             ``"graph"`` (the ground-truth graph, through :class:`GraphEncoder`).
         condition_on_source: also give the encoder the dry source tracks.
+        presence_weight: weight of the auxiliary presence loss: a linear head on the mean latent predicts
+            which processor types the graph holds (multi-label cross-entropy), a direct training signal for
+            the encoder, which otherwise learns only through the decoder attending to its latents. 0: none.
     """
 
     decoder: str = "tokengt"
@@ -55,6 +63,7 @@ class EstimatorConfig:
     encoder: Dict = field(default_factory=dict)
     latent: str = "audio"
     condition_on_source: bool = False
+    presence_weight: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,7 +88,9 @@ def estimator_config(preset: Preset, task: str, decoder: str, *, sample_rate: Op
     decoder_config["d_model"] = encoder.d_model
     if "task" in decoder_config:
         decoder_config["task"] = task
-    config = EstimatorConfig(decoder, decoder_config, asdict(encoder), latent, condition_on_source)
+    # The presence loss needs audio latents; the learned and autoencoded rows do without it.
+    config = EstimatorConfig(decoder, decoder_config, asdict(encoder), latent, condition_on_source,
+                             presence_weight=preset.presence_weight if latent == "audio" else 0.0)
     if sample_rate is not None:
         config.encoder["sample_rate"] = sample_rate
     if condition_on_source:
@@ -99,9 +110,11 @@ class BlindEstimator(nn.Module):
         self.config = config
         audio = EncoderConfig(**config.encoder)
         # Only the encoder in use is built, so that DDP sees no unused parameters.
-        self.encoder = (GraphEncoder(GraphEncoderConfig(audio.d_model, num_queries=audio.num_queries))
+        self.encoder = (GraphEncoder(GraphEncoderConfig(audio.d_model, num_queries=audio.num_latents))
                         if config.latent == "graph" else ReferenceEncoder(audio))
         self.decoder = registry.create(config.decoder, **config.decoder_config)
+        self.presence = (nn.Linear(audio.d_model, len(catalog.NODE_TYPES))
+                         if config.presence_weight > 0 and config.latent == "audio" else None)
 
     def encoder_input(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
         """What the encoder sees: the reference, with the dry tracks stacked on the channel axis for ➃."""
@@ -117,8 +130,15 @@ class BlindEstimator(nn.Module):
         return torch.zeros_like(z) if self.config.latent == "zero" else z
 
     def forward(self, reference: Tensor, tokens: Tokens, dry: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """Teacher-forced losses of both stages for a batch (``forward`` so that DDP syncs gradients)."""
-        return self.decoder.loss(self.latents(reference, dry, tokens), tokens)
+        """Teacher-forced losses of both stages (and the presence loss) for a batch (``forward`` so that DDP
+        syncs gradients)."""
+        latents = self.latents(reference, dry, tokens)
+        losses = self.decoder.loss(latents, tokens)
+        if self.presence is not None:
+            logits = self.presence(latents.mean(1))                                # (B, num_types)
+            losses["presence"] = F.binary_cross_entropy_with_logits(logits, presence_targets(tokens, logits))
+            losses["loss"] = losses["loss"] + self.config.presence_weight * losses["presence"]
+        return losses
 
     loss = forward
 
@@ -128,6 +148,16 @@ class BlindEstimator(nn.Module):
         """Decodes one graph (with parameters) per reference."""
         return self.decoder.generate(self.latents(reference, dry, tokens), constrained=constrained,
                                      sample_rate=sample_rate, max_tokens=max_tokens)
+
+
+def presence_targets(tokens: Tokens, like: Tensor) -> Tensor:
+    """``[B, num_types]``: 1 where a node of that type is in the graph (``like``: dtype and device)."""
+    tokens = tokens.to(like.device)
+    nodes = tokens.kind == NODE
+    target = torch.zeros_like(like)
+    rows = torch.arange(len(target), device=like.device)[:, None].expand_as(nodes)
+    target[rows[nodes], tokens.proc_type[nodes]] = 1.0
+    return target
 
 
 def load_checkpoint(path: str) -> dict:
@@ -150,8 +180,16 @@ def load_estimator(path: str) -> BlindEstimator:
     """Rebuilds the model a checkpoint describes and loads its weights (in eval mode)."""
     state = load_checkpoint(path)
     try:
-        model = BlindEstimator(EstimatorConfig(**state["model_config"]))
+        config = EstimatorConfig(**state["model_config"])
+        if state.get("version", 1) < 2 and "estimate_gains" in _config_fields(config.decoder):
+            config.decoder_config.setdefault("estimate_gains", False)  # saved before the gain head existed
+        model = BlindEstimator(config)
         model.load_state_dict(state["model"])
     except (TypeError, KeyError, RuntimeError, GraphFXError) as err:
         raise CheckpointError(f"checkpoint {path} does not match this graphfx: {str(err).splitlines()[0]}") from None
     return model.eval()
+
+
+def _config_fields(decoder: str) -> set:
+    config = registry.get(decoder).Config
+    return {f.name for f in fields(config)} if config is not None else set()

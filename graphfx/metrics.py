@@ -7,18 +7,20 @@
 * :func:`node_type_iou`: multiset intersection over union of processor types;
   for drum graphs the mean over the mixing-bus subgraph and each track's;
 * :func:`parameter_loss`: L1 distance of normalized parameters on the oracle
-  prototype;
+  prototype; :func:`gain_loss` that of its edge gains;
 * :func:`mss_between_graphs`: multi-scale spectral loss between two graphs
   rendered on the same dry audio (MSS-default renders both prototypes with
   default parameters, MSS-oracle the oracle prototype with estimated
   parameters, MSS-full the fully decoded graph);
+* :func:`score`: all of them for a batch and a system's :class:`Guess`;
 * :func:`mean_ci`: mean with a 95% normal confidence interval over examples.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Dict, Iterable, List, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -27,7 +29,7 @@ from graphfx import catalog
 from graphfx.graph import AudioGraph, Node
 from graphfx.losses import mss_loss
 from graphfx.renderer import render
-from graphfx.tokens import EDGE, NODE, Tokens
+from graphfx.tokens import EDGE, NODE, Tokens, tokens_to_graph
 
 
 def token_error_rates(predicted: Tokens, target: Tokens) -> Dict[str, float]:
@@ -84,6 +86,12 @@ def _iou(a: Counter, b: Counter) -> float:
     return sum((a & b).values()) / union if union else 1.0
 
 
+def gain_loss(predicted: Tensor, target: Tensor, kind: Tensor) -> float:
+    """Mean absolute error of edge gains ``[L]`` over the edge tokens of one sequence (``kind``), in gain units."""
+    edges = kind == EDGE
+    return float((predicted - target).abs()[edges].mean()) if edges.any() else 0.0
+
+
 def parameter_loss(predicted: Tensor, target: Tensor, mask: Tensor) -> float:
     """Mean L1 distance of normalized parameters over the valid slots (``mask``)."""
     count = int(mask.sum())
@@ -91,9 +99,10 @@ def parameter_loss(predicted: Tensor, target: Tensor, mask: Tensor) -> float:
 
 
 def with_default_params(graph: AudioGraph) -> AudioGraph:
-    """The prototype of a graph: same nodes and edges, every parameter at its default."""
-    return AudioGraph([Node(n.id, n.type, n.spec.defaults(), n.track) for n in graph.nodes], graph.edges,
-                      graph.sample_rate)
+    """The prototype of a graph: same nodes and edges, every parameter at its default and every edge gain 1
+    (the gains are estimated in the second stage, like the parameters, so MSS-default ignores both)."""
+    return AudioGraph([Node(n.id, n.type, n.spec.defaults(), n.track) for n in graph.nodes],
+                      [replace(e, gain=1.0) for e in graph.edges], graph.sample_rate)
 
 
 def mss_between_graphs(a: Sequence[AudioGraph], b: Sequence[AudioGraph], dry: Dict[str, Tensor],
@@ -118,6 +127,62 @@ def _tracks_for(graphs: Sequence[AudioGraph], dry: Dict[str, Tensor]) -> Dict[st
     wanted = {n.type for g in graphs for n in g.nodes if n.type in catalog.INPUT_TYPES}
     some = next(iter(dry.values()))
     return {name: dry.get(name, torch.zeros_like(some)) for name in wanted}
+
+
+@dataclass
+class Guess:
+    """What a system answers for a batch of examples, in the form the metrics read.
+
+    Args:
+        graphs: the decoded graphs (constrained decoding).
+        free: the graphs decoded without constraints (``None``: the system has no such mode).
+        predicted: teacher-forced predictions of tokens ``1 .. L-1`` (``None``: the system does not predict
+            one token field at a time; the error rates are then left out).
+        completed: the true prototypes with the system's parameters and edge gains (the second stage).
+    """
+
+    graphs: List[AudioGraph]
+    free: Optional[List[AudioGraph]]
+    predicted: Optional[Tokens]
+    completed: Tokens
+
+
+def score(truth: Sequence[AudioGraph], tokens: Tokens, guess: Guess, dry: Dict[str, Tensor],
+          sample_rate: int) -> List[Dict[str, float]]:
+    """Every metric of Section 4.2 for each example of a batch.
+
+    Args:
+        truth: the true graphs; ``tokens`` their padded token batch ``[B, L]``.
+        guess: the system's answer.
+        dry: the dry tracks ``{input name: [B, C, T]}`` the graphs render.
+
+    The true graphs score 0 on every loss (and 1 on IOU, 0 on error rates) when the guess is the truth.
+    """
+    oracle = [tokens_to_graph(_example(guess.completed, i), sample_rate) for i in range(len(truth))]
+    mss_default = mss_between_graphs([with_default_params(g) for g in truth],
+                                     [with_default_params(g) for g in guess.graphs], dry, sample_rate)
+    mss_oracle = mss_between_graphs(truth, oracle, dry, sample_rate)
+    mss_full = mss_between_graphs(truth, guess.graphs, dry, sample_rate)
+    mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
+    params = guess.completed.params.to(tokens.params.dtype)
+    rows = []
+    for i, g in enumerate(truth):
+        row = {"invalid_rate": invalid_rate([guess.graphs[i]]), "iou": node_type_iou(g, guess.graphs[i]),
+               "parameter_loss": parameter_loss(params[i], tokens.params[i], mask[i]),
+               "gain_loss": gain_loss(guess.completed.gain[i].to(tokens.gain.dtype), tokens.gain[i], tokens.kind[i]),
+               "mss_default": float(mss_default[i]), "mss_oracle": float(mss_oracle[i]),
+               "mss_full": float(mss_full[i])}
+        if guess.free is not None:
+            row["invalid_rate_unconstrained"] = invalid_rate([guess.free[i]])
+        if guess.predicted is not None:  # predictions for positions 1 .. L-1
+            row.update(token_error_rates(_example(guess.predicted, i), _example(tokens, i, start=1)))
+        rows.append(row)
+    return rows
+
+
+def _example(tokens: Tokens, i: int, start: int = 0) -> Tokens:
+    """Example ``i`` of a token batch, from position ``start``."""
+    return Tokens(**{k: v[i, start:] for k, v in tokens.as_dict().items()})
 
 
 def mean_ci(values: Iterable[float], z: float = 1.96) -> Tuple[float, float]:

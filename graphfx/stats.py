@@ -15,6 +15,7 @@ means over graphs.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
@@ -22,6 +23,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from graphfx import catalog
+from graphfx.files import atomic_path
 from graphfx.graph import AudioGraph
 
 
@@ -137,5 +139,8 @@ def plot(stats: Dict[str, GraphStats], path: str, *, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path, suffix=os.path.splitext(path)[1]) as tmp:  # the format follows the extension
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)

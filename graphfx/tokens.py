@@ -36,6 +36,9 @@ from graphfx import catalog
 from graphfx.canonical import bfs_order
 from graphfx.graph import AudioGraph, Edge, Node, round_param
 
+#: Edge gains are estimated on [0, GAIN_MAX] (normalized by it): the synthetic gains lie in [0.15, 1],
+#: and a sigmoid head starts at the middle, the plain edge's 1.
+GAIN_MAX = 2.0
 #: Token kinds; 0 is padding so that batches can be padded with zeros.
 KINDS = ("pad", "start", "node", "edge", "end")
 PAD, START, NODE, EDGE, END = range(len(KINDS))

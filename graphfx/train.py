@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from typing import Callable, Dict, Iterator, Optional
@@ -29,15 +28,17 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from graphfx.dashboard import log_examples, log_hparams
-from graphfx.datasets import GraphFXDataset
+from graphfx.datasets import GraphFXDataset, Tokenize
 from graphfx.errors import GraphFXError
-from graphfx.estimator import CHECKPOINT_FORMAT, BlindEstimator, EstimatorConfig, load_checkpoint
-from graphfx.datasets import Tokenize
+from graphfx.files import atomic_path
+from graphfx.estimator import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, BlindEstimator, EstimatorConfig, load_checkpoint
 from graphfx.presets import PRESETS, TrainConfig  # noqa: F401 (PRESETS: re-exported)
 from graphfx.provenance import git_revision
 from graphfx.tokens import pad_tokens
 
 CHECKPOINT = "checkpoint.pt"
+#: The checkpoint with the lowest validation loss so far, beside :data:`CHECKPOINT`.
+BEST = "best.pt"
 
 
 def collate(items) -> Dict:
@@ -48,30 +49,53 @@ def collate(items) -> Dict:
             "tokens": pad_tokens([item.tokens for item in items]), "graphs": [item.graph for item in items]}
 
 
-def lr_factor(step: int, warmup: int, steps: int) -> float:
-    """Linear warmup to 1, then linear decay to 0 at ``steps``."""
+def lr_factor(step: int, warmup: int, steps: int, decay: float = 1.0) -> float:
+    """Linear warmup to 1, constant, then linear decay to 0 at ``steps`` over the last ``decay`` share of the
+    steps after warmup (``decay=1``: the paper's linear decay from the end of warmup)."""
     if step < warmup:
         return (step + 1) / max(1, warmup)
-    return max(0.0, (steps - step) / max(1, steps - warmup))
+    decay_steps = max(1, round(decay * (steps - warmup)))
+    return max(0.0, min(1.0, (steps - step) / decay_steps))
+
+
+def best_checkpoint(path: str) -> str:
+    """The run's checkpoint with the best validation loss (``best.pt`` beside ``path``), else ``path``."""
+    best = os.path.join(os.path.dirname(path), BEST)
+    return best if os.path.exists(best) else path
+
+
+@torch.no_grad()
+def validation_losses(model: nn.Module, batches, device: str) -> Dict[str, float]:
+    """Mean teacher-forced losses over ``batches`` (eval mode; the model's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    totals: Dict[str, float] = {}
+    for batch in batches:
+        losses = model(batch["reference"].to(device), batch["tokens"].to(device), batch["dry"].to(device))
+        for name, value in losses.items():
+            totals[name] = totals.get(name, 0.0) + value.item() / len(batches)
+    model.train(was_training)
+    return totals
 
 
 def save_checkpoint(path: str, model: nn.Module, optimizer, scheduler, step: int, model_config: EstimatorConfig,
-                    train_config: TrainConfig) -> None:
+                    train_config: TrainConfig, best_val: float = math.inf) -> None:
     """Writes atomically: a crash leaves the previous checkpoint intact."""
-    state = {"format": CHECKPOINT_FORMAT, "version": 1, "step": step, "model": model.state_dict(),
+    state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": step, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "model_config": model_config.to_dict(), "train_config": asdict(train_config),
-             "git": git_revision()}
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ckpt-", suffix=".tmp")
-    os.close(fd)
-    try:
+             "best_val": best_val, "git": git_revision()}
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+
+def slim_checkpoint(src: str, dst: str) -> None:
+    """Writes ``src`` without its optimizer and scheduler state (a third of the size): enough to estimate
+    and to evaluate, not to resume training. Atomic."""
+    state = load_checkpoint(src)
+    slim = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
+    with atomic_path(dst) as tmp:
+        torch.save(slim, tmp)
 
 
 def _batches(loader: DataLoader, sampler) -> Iterator[Dict]:
@@ -111,13 +135,14 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
     torch.manual_seed(config.seed + rank)
     model = BlindEstimator(model_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config.warmup, config.steps))
-    step = 0
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config.warmup, config.steps, config.decay))
+    step, best_val = 0, math.inf
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
-        step = int(resumed["step"])
+        step, best_val = int(resumed["step"]), float(resumed.get("best_val", math.inf))
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
 
     dataset = GraphFXDataset(data_dir, "train", transform=Tokenize())
@@ -130,6 +155,7 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
     if writer is not None and resumed is None:
         writer.add_text("config", f"```\n{model_config.to_dict()}\n{asdict(config)}\ngit {git_revision()}\n```")
     examples = _showcase(data_dir) if rank == 0 else None
+    val_batches = _validation_batches(data_dir, config) if rank == 0 else []
     batches = _batches(loader, sampler)
     losses: Dict = {}
     model.train()
@@ -156,7 +182,15 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
             if on_step is not None:
                 on_step(step, scalars)
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(path, model, optimizer, scheduler, step, model_config, config)
+            if val_batches:  # the seen split: over-fitting shows as val/loss rising while train/loss falls
+                val = validation_losses(model, val_batches, device)
+                for name, value in val.items():
+                    writer.add_scalar(f"val/{name}", value, step)
+                if val["loss"] < best_val:
+                    best_val = val["loss"]
+                    save_checkpoint(os.path.join(out_dir, BEST), model, optimizer, scheduler, step, model_config,
+                                    config, best_val)
+            save_checkpoint(path, model, optimizer, scheduler, step, model_config, config, best_val)
             if examples is not None:
                 log_examples(writer, model, examples, step, dataset.sample_rate)
     if writer is not None:
@@ -167,6 +201,16 @@ def train(data_dir: str, out_dir: str, model_config: EstimatorConfig, config: Tr
     if distributed:
         torch.distributed.destroy_process_group()
     return path
+
+
+def _validation_batches(data_dir: str, config: TrainConfig) -> list:
+    """The first ``config.val_examples`` examples of the seen split, in training-size batches (loaded once)."""
+    try:
+        seen = GraphFXDataset(data_dir, "seen", transform=Tokenize())
+    except GraphFXError:
+        return []
+    items = [seen[i] for i in range(min(config.val_examples, len(seen)))]
+    return [collate(items[i:i + config.batch_size]) for i in range(0, len(items), config.batch_size)]
 
 
 def _showcase(data_dir: str) -> Optional[Dict]:

@@ -1,6 +1,8 @@
 import json
+import os
 
 import numpy as np
+import pytest
 import soundfile
 from click.testing import CliRunner
 
@@ -50,7 +52,7 @@ def test_bench_smoke_end_to_end(tmp_path):
     assert AudioGraph.load(str(graph_file)) == graph  # the earlier estimate is kept
     soundfile.write(tmp_path / "silence.wav", np.zeros(16000), 16000)
     for args, message in [([str(tmp_path / "silence.wav"), "-o", str(graph_file)], "silent"),
-                          ([str(song), "-o", str(tmp_path / "nowhere" / "g.json")], "no folder")]:
+                          ([str(song), "-o", str(tmp_path / "nowhere" / "g.json")], "does not exist")]:
         result = runner.invoke(main, ["estimate", str(checkpoint)] + args)
         assert result.exit_code == 2 and message in result.output
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
@@ -94,3 +96,18 @@ def test_parallel_commands_sharing_a_folder_keep_every_row(tmp_path):
     assert [w.exitcode for w in workers] == [0, 0]
     systems = json.loads((tmp_path / "results.json").read_text())["systems"]
     assert set(systems) == {f"{name}{i}" for name in "ab" for i in range(60)}
+
+
+def test_results_are_strict_json_with_null_for_undefined_intervals(tmp_path):
+    results = _results("cpu", ["tokengt"])
+    results["systems"]["tokengt"]["unseen"]["iou"] = [0.5, float("nan")]  # one example: no interval
+    _write(str(tmp_path), results)
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text
+    on_disk = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in results.json"))
+    assert on_disk["systems"]["tokengt"]["unseen"]["iou"] == [0.5, None]
+    markdown = (tmp_path / "results.md").read_text()
+    assert " 0.500 |" in markdown and "nan" not in markdown
+    merged = _write(str(tmp_path), _results("cpu", ["no_latent"]))  # the null read back merges and prints
+    assert merged["systems"]["tokengt"]["unseen"]["iou"] == [0.5, None]
+    assert sorted(os.listdir(tmp_path)) == ["results.json", "results.md"]  # no lock file left

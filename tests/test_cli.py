@@ -150,3 +150,36 @@ def test_train_smoke_and_clear_errors(run, tmp_path):
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     result = run("train", "--data", data, "--out", str(tmp_path / "r3"), "--decoder", "nope", "--preset", "smoke")
     assert result.exit_code == 2 and "tokengt" in result.output
+
+
+def test_bracketed_words_in_errors_are_printed(run, tmp_path):
+    graph = tmp_path / "g.json"
+    graph.write_text(EXAMPLE_JSON.replace('"sample_rate": 44100', '"sample_rate": 16000'))
+    _write_wav(tmp_path / "k.wav")
+    result = run("render", str(graph), "-i", f"kick={tmp_path / 'k.wav'}", "-o", str(tmp_path / "o.wav"))
+    assert result.exit_code == 2 and "has a [in] node" in result.output, result.output
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--steps", "-5"], "--steps"), (["--steps", "0"], "--steps"), (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "-1"], "--lr"), (["--preset", "huge"], "--preset")])
+def test_train_numbers_are_checked_in_one_line(run, tmp_path, args, fragment):
+    result = run("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and fragment in lines[0], result.output
+    assert "wrote" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_light_commands_do_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    graph = tmp_path / "g.json"
+    graph.write_text(EXAMPLE_JSON)
+    code = ("import sys\nfrom graphfx.cli import main\n"
+            f"for args in (['--help'], ['processors'], ['validate', {str(graph)!r}],"
+            f" ['draw', {str(graph)!r}, '-o', {str(tmp_path / 'g.png')!r}]):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'torch_geometric', 'numba') if m in sys.modules), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr

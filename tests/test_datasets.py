@@ -56,6 +56,7 @@ def test_graphs_only_and_slicing(drums):
     ds = GraphFXDataset(drums, audio=False)
     assert "reference" not in ds[0] and len(list(ds.graphs())) == 5
     assert len(ds[1:4]) == 3 and ds[1:4][0].seed == ds[1].seed
+    assert repr(ds[3:5]).endswith("len=2)") and repr(ds).endswith("len=5)")
 
 
 def test_missing_or_corrupt_datasets_give_one_line_errors(drums, tmp_path):

@@ -20,15 +20,16 @@ PACKAGE = pathlib.Path(graphfx.__file__).parent
 
 #: Module name prefixes, bottom floor first (the longest matching prefix wins).
 FLOORS = [
-    ("graphfx.errors", "graphfx.files", "graphfx.provenance", "graphfx.catalog", "graphfx.audio", "graphfx.losses"),
+    ("graphfx.errors", "graphfx.files", "graphfx.outputs", "graphfx.memory", "graphfx.provenance", "graphfx.catalog",
+     "graphfx.audio", "graphfx.losses"),
     ("graphfx.graph", "graphfx.validation", "graphfx.canonical", "graphfx.tokens", "graphfx.draw"),
     ("graphfx.dsp",),
     ("graphfx.renderer",),
     ("graphfx.sources", "graphfx.synth", "graphfx.dataformat", "graphfx.datasets", "graphfx.stats"),
     ("graphfx.models",),
     ("graphfx.decoders",),
-    ("graphfx.estimator", "graphfx.presets"),
-    ("graphfx.metrics", "graphfx.dashboard", "graphfx.train", "graphfx.bench", "graphfx.estimate",
+    ("graphfx.estimator", "graphfx.presets", "graphfx.pretrained"),
+    ("graphfx.metrics", "graphfx.priors", "graphfx.dashboard", "graphfx.train", "graphfx.bench", "graphfx.estimate",
      "graphfx.export"),
     ("graphfx.cli",),
 ]

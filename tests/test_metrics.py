@@ -8,7 +8,7 @@ from graphfx import AudioGraph
 from graphfx.graph import Edge, Node
 from graphfx.metrics import (invalid_rate, mean_ci, mss_between_graphs, node_type_iou, parameter_loss, summarize,
                              token_error_rates, with_default_params)
-from graphfx.tokens import graph_to_tokens, pad_tokens
+from graphfx.tokens import Tokens, graph_to_tokens, pad_tokens
 
 
 def test_iou_of_type_multisets():
@@ -74,3 +74,46 @@ def test_mean_ci_and_summary():
     assert math.isnan(mean_ci([])[0]) and math.isnan(mean_ci([4.0])[1])
     summary = summarize([{"iou": 1.0}, {"iou": 0.5, "mss": 2.0}])
     assert summary["iou"][0] == 0.75 and summary["mss"][0] == 2.0
+
+
+def _truth_and_guess():
+    """Two true graphs (one with a drawn mix gain) and the perfect guess of them."""
+    from graphfx.metrics import Guess
+    g = AudioGraph.from_json(EXAMPLE_JSON)
+    g.sample_rate = 16000
+    h = chain(["bell", "compressor"], sample_rate=16000)
+    truth = [g, h]
+    tokens = pad_tokens([graph_to_tokens(x) for x in truth])
+    predicted = Tokens(**{k: v[:, 1:] for k, v in tokens.as_dict().items()})
+    return truth, tokens, Guess(graphs=list(truth), free=list(truth), predicted=predicted, completed=tokens)
+
+
+def test_the_truth_scores_perfectly_on_every_metric():
+    from graphfx.metrics import score
+    truth, tokens, guess = _truth_and_guess()
+    dry = {"in": 0.1 * torch.randn(2, 1, 4000, generator=torch.Generator().manual_seed(0))}
+    for row in score(truth, tokens, guess, dry, 16000):
+        assert row["iou"] == 1.0 and row["node_error_rate"] == 0 and row["edge_error_rate"] == 0
+        assert row["invalid_rate"] == 0 and row["invalid_rate_unconstrained"] == 0
+        for name in ("parameter_loss", "gain_loss", "mss_default", "mss_oracle", "mss_full"):
+            assert row[name] < 1e-6, name
+
+
+def test_one_wrong_node_scores_above_zero():
+    from dataclasses import replace
+    from graphfx.metrics import score
+    truth, tokens, guess = _truth_and_guess()
+    wrong = AudioGraph([Node(n.id, "lowpass" if n.type == "bell" else n.type,
+                             {} if n.type == "bell" else n.params) for n in truth[1].nodes],
+                       truth[1].edges, 16000)
+    guess = replace(guess, graphs=[truth[0], wrong])
+    dry = {"in": 0.1 * torch.randn(2, 1, 4000, generator=torch.Generator().manual_seed(0))}
+    rows = score(truth, tokens, guess, dry, 16000)
+    assert rows[1]["iou"] < 1 and rows[1]["mss_default"] > 1e-4 and rows[1]["mss_full"] > 1e-4
+    assert rows[0]["mss_full"] < 1e-6
+
+
+def test_default_params_reset_edge_gains_on_both_sides():
+    g = AudioGraph.from_json(EXAMPLE_JSON)
+    assert any(e.gain != 1 for e in g.edges)
+    assert all(e.gain == 1 for e in with_default_params(g).edges)

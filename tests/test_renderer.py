@@ -161,3 +161,15 @@ def test_processors_sharing_memory_are_normalized_correctly():
     y = render(g, x, sample_rate=SR)
     assert torch.allclose(y, 2 * x, atol=1e-5)  # split + merge is the identity; the mix adds the dry path
     assert torch.equal(x, noise(n=3000))  # the input was not touched
+
+
+def test_energy_is_the_same_bits_whatever_shares_the_batch():
+    from graphfx.renderer import _energy
+
+    torch.set_num_threads(max(2, torch.get_num_threads()))  # a lone row would be summed by several threads
+    bad = 0
+    for seed in range(10):
+        x = torch.randn(3, 1, 50000, generator=torch.Generator().manual_seed(seed))
+        alone, batched, stereo = _energy(x[:1]), _energy(x)[:1], _energy(x[:1].expand(-1, 2, -1))
+        bad += not (torch.equal(alone, batched) and torch.equal(alone, stereo))
+    assert bad == 0

@@ -71,3 +71,23 @@ def test_distributed_training_with_torchrun_on_cpu(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert load_checkpoint(str(run / "checkpoint.pt"))["step"] == 2
     assert result.stdout.count("wrote ") == 1
+
+
+def test_checkpoints_get_the_mode_of_the_umask_and_leave_no_temporary(tmp_path):
+    import os
+
+    from graphfx.estimator import EstimatorConfig
+    from graphfx.presets import TrainConfig
+    from graphfx.train import save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    old = os.umask(0o002)
+    try:
+        save_checkpoint(str(tmp_path / "checkpoint.pt"), model, optimizer, scheduler, 1, EstimatorConfig(),
+                        TrainConfig())
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]
+    assert os.stat(tmp_path / "checkpoint.pt").st_mode & 0o777 == 0o664

@@ -115,6 +115,15 @@ class GraphDecoder(nn.Module, abc.ABC):
     def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
         """Normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1] of the given prototypes."""
 
+    def complete(self, latents: Tensor, tokens: Tokens) -> Tokens:
+        """The prototypes ``tokens`` with estimated parameters and edge gains (the second stage).
+
+        This default keeps the given edge gains; decoders that estimate gains override it.
+        """
+        params = self.estimate_params(latents, tokens)
+        tokens = tokens.to(latents.device)
+        return dataclasses.replace(tokens, params=params.to(tokens.params.dtype) * tokens.param_mask)
+
     def predict_next(self, latents: Tensor, tokens: Tokens) -> Tokens:
         """Teacher-forced greedy predictions of tokens ``1 .. L-1``, fields ``[B, L - 1]``.
 

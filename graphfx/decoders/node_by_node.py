@@ -155,12 +155,14 @@ class NodeByNodeDecoder(TokenGTDecoder):
         else:
             zero = h.sum() * 0.0
             losses.update(endpoint=zero, direction=zero, outlet=zero, inlet=zero)
-        pred = self.estimate_params(latents, tokens)                               # (B, L, P), inherited
-        return self.add_param_loss(losses, pred, tokens)
+        return self.add_param_loss(losses, *self.estimate(latents, tokens), tokens)  # the inherited second stage
 
     # --- generation (the loop is TokenGTDecoder.generate_tokens) ----------------------------------------------------
-    def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool) -> List[Optional[Token]]:
+    def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool,
+                    generator: Optional[torch.Generator] = None) -> List[Optional[Token]]:
         """The next token of each sequence, greedy, from the outputs ``h`` ``[A, D]`` of their latest tokens."""
+        if generator is not None:
+            raise NotImplementedError("node_by_node decodes greedily only")
         logits = self.head_logits(h)
         return [self._choose({k: x[j] for k, x in logits.items()}, seq.nodes, seq.constraints if constrained else None)
                 for j, seq in enumerate(seqs)]

@@ -16,18 +16,18 @@ never used). The parameter head reads the **causal** outputs: the output at toke
 ``t`` predicts, beside the categorical fields of token ``t + 1``, the normalized
 parameters of token ``t + 1`` (so it sees only the graph decoded so far, not the
 type of the node it parameterizes; the type only selects which slots are used).
-:meth:`estimate_params` is this single causal pass, teacher-forced on the given
+:meth:`estimate` is this single causal pass, teacher-forced on the given
 prototype; :meth:`loss` takes both losses from one pass. Parameters are not fed
 back as inputs (the token embedding has no parameter field), so the parameters
 that :meth:`generate` attaches, read from one causal pass over the decoded
 tokens, are exactly those predicted at each decoding step.
 
-Edge gains are not estimated (decoded edges have gain 1), as in ``tokengt``.
+Edge gains are read the same way, at edge tokens.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -51,23 +51,22 @@ class SingleStageDecoder(TokenGTDecoder):
     class Config(TokenGTDecoder.Config):
         """Same fields and presets (``paper``/``small``/``tiny``) as :class:`TokenGTDecoder.Config`."""
 
-    def params_from_causal(self, h: Tensor, tokens: Tokens) -> Tensor:
-        """Parameters ``[B, L, P]`` of each token from the causal output ``h [B, L, D]`` of the token before it."""
-        pred = torch.sigmoid(self.param_head(h[:, :-1]))                          # (B, L - 1, P): of token t + 1
-        pred = torch.cat([pred.new_zeros(pred.shape[0], 1, pred.shape[2]), pred], dim=1)  # (B, L, P)
-        return self.mask_params(pred, tokens)
+    def from_causal(self, h: Tensor, tokens: Tokens) -> Tuple[Tensor, Optional[Tensor]]:
+        """Parameters ``[B, L, P]`` and edge gains ``[B, L]`` of each token from the causal output ``h [B, L, D]``
+        of the token before it."""
+        before = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], dim=1)  # (B, L, D): of token t - 1
+        return self.continuous(before, tokens)
 
     def loss(self, latents: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
-        """Teacher-forced prototype cross-entropies and parameter L1, from one causal pass."""
+        """Teacher-forced prototype cross-entropies, parameter and gain L1, from one causal pass."""
         tokens = tokens.to(latents.device)
         h = self.backbone(latents, tokens, causal=True)                           # (B, L, D)
         logits = self.head_logits(h[:, :-1])                                      # predicts t + 1
         losses = {name: cross_entropy(logits[name], target, self.config.label_smoothing)
                   for name, target in self.targets(tokens).items()}
-        pred = self.params_from_causal(h, tokens)                                 # (B, L, P)
-        return self.add_param_loss(losses, pred, tokens)
+        return self.add_param_loss(losses, *self.from_causal(h, tokens), tokens)
 
-    def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
-        """Single-pass (causal, teacher-forced) normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]."""
+    def estimate(self, latents: Tensor, tokens: Tokens) -> Tuple[Tensor, Optional[Tensor]]:
+        """Single-pass (causal, teacher-forced) normalized parameters ``[B, L, MAX_PARAMS]`` and edge gains."""
         tokens = tokens.to(latents.device)
-        return self.params_from_causal(self.backbone(latents, tokens, causal=True), tokens)
+        return self.from_causal(self.backbone(latents, tokens, causal=True), tokens)

@@ -14,14 +14,14 @@ TokenGT transformer (:mod:`graphfx.models.backbone`) serves two tasks:
    that every result is a valid graph.
 2. **Parameter estimation** (no causal mask, a learned task token appended).
    The outputs at the node tokens of a prototype regress every normalized
-   parameter through a sigmoid, trained with L1 on the oracle prototype.
-
-Edge gains are not estimated (decoded edges have gain 1).
+   parameter through a sigmoid, and the outputs at its edge tokens the edge
+   gain (mix gains, modulation depths; on ``[0, GAIN_MAX]``), trained with L1
+   on the oracle prototype.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +32,7 @@ from graphfx.decoders.constraints import NUM_TRACK_CLASSES, DecodingConstraints,
 from graphfx.decoders.registry import register
 from graphfx.graph import AudioGraph
 from graphfx.models.backbone import Backbone, BackboneConfig
-from graphfx.tokens import (EDGE, END, KINDS, NODE, START, Token, Tokens, batch_from_rows, pad_tokens,
+from graphfx.tokens import (EDGE, END, GAIN_MAX, KINDS, NODE, START, Token, Tokens, batch_from_rows, pad_tokens,
                             tokens_from_rows, tokens_to_graph)
 
 #: Classes of the token-kind head, as :data:`graphfx.tokens.KINDS` indices (``pad``/``start`` are never predicted).
@@ -76,7 +76,8 @@ class TokenGTDecoder(GraphDecoder):
             d_model, num_layers, num_heads, dim_feedforward, dropout, max_nodes, node_id,
                 node_id_dim: the backbone (see :class:`graphfx.models.backbone.BackboneConfig`).
             label_smoothing: of the prototype cross-entropies (paper: 0.1).
-            param_weight: weight of the parameter L1 loss in the total.
+            param_weight: weight of the parameter (and edge-gain) L1 losses in the total.
+            estimate_gains: also regress edge gains (checkpoints older than the head load without it).
             task: default task of constrained decoding: ``"auto"``, ``"singing"`` or ``"drums"``.
         """
 
@@ -90,6 +91,7 @@ class TokenGTDecoder(GraphDecoder):
         node_id_dim: Optional[int] = None
         label_smoothing: float = 0.1
         param_weight: float = 1.0
+        estimate_gains: bool = True
         task: str = "auto"
 
         PRESETS: ClassVar[Dict[str, Dict]] = {
@@ -116,6 +118,7 @@ class TokenGTDecoder(GraphDecoder):
             "inlet": nn.Linear(d, len(catalog.INLETS)),
         })
         self.param_head = nn.Linear(d, catalog.MAX_PARAMS)
+        self.gain_head = nn.Linear(d, 1) if config.estimate_gains else None
         counts = [len(catalog.SPECS[t].params) for t in catalog.NODE_TYPES]
         type_mask = torch.arange(catalog.MAX_PARAMS)[None, :] < torch.tensor([0] + counts)[:, None]
         self.register_buffer("type_param_mask", type_mask, persistent=False)  # (num_types + 1, P); row 0: no type
@@ -134,17 +137,24 @@ class TokenGTDecoder(GraphDecoder):
         losses = {}
         for name, target in targets.items():
             losses[name] = cross_entropy(logits[name], target, self.config.label_smoothing)
-        pred = self.estimate_params(latents, tokens)                             # (B, L, P)
-        return self.add_param_loss(losses, pred, tokens)
+        return self.add_param_loss(losses, *self.estimate(latents, tokens), tokens)
 
-    def add_param_loss(self, losses: Dict[str, Tensor], pred: Tensor, tokens: Tokens) -> Dict[str, Tensor]:
-        """Adds the L1 loss of predicted normalized parameters ``pred`` ``[B, L, P]`` on node tokens,
-        and the total ``loss`` (prototype losses + ``param_weight`` * parameter loss)."""
+    def add_param_loss(self, losses: Dict[str, Tensor], pred: Tensor, gains: Optional[Tensor],
+                       tokens: Tokens) -> Dict[str, Tensor]:
+        """Adds the L1 loss of predicted normalized parameters ``pred`` ``[B, L, P]`` on node tokens, that of
+        the edge gains ``gains`` ``[B, L]`` (``None``: not estimated) on edge tokens, normalized by
+        :data:`~graphfx.tokens.GAIN_MAX`, and the total ``loss`` (prototype losses + ``param_weight`` * both)."""
         mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
         losses["params"] = ((pred - tokens.params.to(pred.dtype)).abs()[mask].mean() if mask.any()
                             else pred.sum() * 0.0)
-        prototype = sum(v for k, v in losses.items() if k != "params")
-        losses["loss"] = prototype + self.config.param_weight * losses["params"]
+        continuous = losses["params"]
+        if gains is not None:
+            edges = tokens.kind == EDGE
+            target = tokens.gain.to(gains.dtype).clamp(0, GAIN_MAX)
+            losses["gains"] = ((gains - target).abs()[edges].mean() / GAIN_MAX if edges.any() else gains.sum() * 0.0)
+            continuous = continuous + losses["gains"]
+        prototype = sum(v for k, v in losses.items() if k not in ("params", "gains"))
+        losses["loss"] = prototype + self.config.param_weight * continuous
         return losses
 
     @torch.no_grad()
@@ -191,11 +201,32 @@ class TokenGTDecoder(GraphDecoder):
         }
 
     # --- parameter estimation -----------------------------------------------------------------------------------
-    def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
-        """Normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]; zero at non-node tokens and unused slots."""
+    def estimate(self, latents: Tensor, tokens: Tokens) -> Tuple[Tensor, Optional[Tensor]]:
+        """The parameter stage on the given prototypes, in one pass: normalized parameters ``[B, L, MAX_PARAMS]``
+        in [0, 1] (zero at non-node tokens and unused slots) and edge gains ``[B, L]`` (``None`` without
+        ``estimate_gains``)."""
         tokens = tokens.to(latents.device)
         h = self.backbone(latents, tokens, causal=False, task_token=True)        # (B, L, D)
-        return self.mask_params(torch.sigmoid(self.param_head(h)), tokens)
+        return self.continuous(h, tokens)
+
+    def continuous(self, h: Tensor, tokens: Tokens) -> Tuple[Tensor, Optional[Tensor]]:
+        """Parameters and edge gains (see :meth:`estimate`) read from the outputs ``h`` ``[B, L, D]`` of the tokens."""
+        params = self.mask_params(torch.sigmoid(self.param_head(h)), tokens)
+        if self.gain_head is None:
+            return params, None
+        gains = GAIN_MAX * torch.sigmoid(self.gain_head(h).squeeze(-1))          # (B, L)
+        return params, torch.where(tokens.kind == EDGE, gains, torch.ones_like(gains))
+
+    def estimate_params(self, latents: Tensor, tokens: Tokens) -> Tensor:
+        """Normalized parameters ``[B, L, MAX_PARAMS]`` in [0, 1]; zero at non-node tokens and unused slots."""
+        return self.estimate(latents, tokens)[0]
+
+    def complete(self, latents: Tensor, tokens: Tokens) -> Tokens:
+        """The prototypes ``tokens`` with the parameters and edge gains of the parameter stage."""
+        params, gains = self.estimate(latents, tokens)
+        tokens = tokens.to(latents.device)
+        return replace(tokens, params=params.to(tokens.params.dtype) * tokens.param_mask,
+                       gain=tokens.gain if gains is None else gains.to(tokens.gain.dtype))
 
     def mask_params(self, pred: Tensor, tokens: Tokens) -> Tensor:
         """``pred`` ``[B, L, P]`` zeroed at non-node tokens and at the slots that each node's type lacks."""
@@ -205,8 +236,8 @@ class TokenGTDecoder(GraphDecoder):
     # --- generation ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True, sample_rate: int = 44100,
-                 task: Optional[str] = None) -> List[AudioGraph]:
-        """Greedy prototype decoding, then parameter estimation; one graph per latent.
+                 task: Optional[str] = None, generator: Optional[torch.Generator] = None) -> List[AudioGraph]:
+        """Greedy (or sampled) prototype decoding, then parameter estimation; one graph per latent.
 
         Args:
             latents: ``[B, Q, D]``.
@@ -216,21 +247,26 @@ class TokenGTDecoder(GraphDecoder):
                 and may be invalid.
             sample_rate: given to the graphs.
             task: ``"singing"``, ``"drums"`` or ``"auto"`` (default: ``config.task``).
+            generator: sample each field from the model's distribution (restricted to the allowed
+                values when constrained) with this generator, instead of taking the most likely.
         """
-        rows = self.generate_tokens(latents, max_tokens=max_tokens, constrained=constrained, task=task)
+        rows = self.generate_tokens(latents, max_tokens=max_tokens, constrained=constrained, task=task,
+                                    generator=generator)
         seqs = [tokens_from_rows(r) for r in rows]
         with eval_mode(self):
-            params = self.estimate_params(latents, pad_tokens(seqs)).double().cpu()  # (B, L, P)
+            done = self.complete(latents, pad_tokens(seqs)).to("cpu")
         graphs = []
         for b, seq in enumerate(seqs):
-            seq.params = params[b, :len(seq)] * seq.param_mask
+            seq.params = done.params[b, :len(seq)].double() * seq.param_mask
+            seq.gain = done.gain[b, :len(seq)].double()
             graphs.append(tokens_to_graph(seq, sample_rate))
         return graphs
 
     @torch.no_grad()
     def generate_tokens(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True,
-                        task: Optional[str] = None) -> List[List[Token]]:
-        """Greedy autoregressive prototype decoding; per latent, the token rows from ``start`` on.
+                        task: Optional[str] = None, generator: Optional[torch.Generator] = None) -> List[List[Token]]:
+        """Greedy (or, with ``generator``, sampled) autoregressive prototype decoding; per latent, the token
+        rows from ``start`` on.
 
         The backbone runs incrementally (key/value cache); at each step :meth:`choose_next`
         picks the next token of every sequence not ended yet.
@@ -244,7 +280,7 @@ class TokenGTDecoder(GraphDecoder):
             h = h[:, -1]                                                               # (A, D)
             while active and len(active[0].rows) < max_tokens:
                 still = []
-                for j, (seq, tok) in enumerate(zip(active, self.choose_next(h, active, constrained))):
+                for j, (seq, tok) in enumerate(zip(active, self.choose_next(h, active, constrained, generator))):
                     if tok is None:
                         continue  # unconstrained, out of node ids: the sequence stops here, without end
                     if constrained:
@@ -264,12 +300,16 @@ class TokenGTDecoder(GraphDecoder):
                 active = [active[j] for j in still]
         return [s.rows for s in seqs]
 
-    def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool) -> List[Optional[Token]]:
-        """The next token of each sequence, greedy, from the outputs ``h`` ``[A, D]`` of their latest tokens.
+    def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool,
+                    generator: Optional[torch.Generator] = None) -> List[Optional[Token]]:
+        """The next token of each sequence from the outputs ``h`` ``[A, D]`` of their latest tokens: greedy, or
+        sampled with ``generator``.
 
         ``None`` ends a sequence without ``end`` (unconstrained decoding out of node ids).
         """
         logits = self.head_logits(h)
+        if generator is not None:  # Gumbel-max: the (masked) argmax of perturbed logits is a sample
+            logits = {name: value + gumbel_like(value, generator) for name, value in logits.items()}
         kind = logits["kind"].new_full((len(seqs), len(KINDS)), float("-inf"))
         kind[:, list(KIND_CLASSES)] = logits["kind"]
         logits["kind"] = kind
@@ -283,3 +323,9 @@ class TokenGTDecoder(GraphDecoder):
             tok = choose_unconstrained(head, len(seq.nodes))
             chosen.append(None if tok.kind == NODE and len(seq.nodes) >= self.config.max_nodes else tok)
         return chosen
+
+
+def gumbel_like(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Standard Gumbel noise of ``x``'s shape (float32, on ``x``'s device)."""
+    u = torch.rand(x.shape, generator=generator).clamp(1e-9, 1 - 1e-9)
+    return (-torch.log(-torch.log(u))).to(x.device, x.dtype)

@@ -1,6 +1,6 @@
 """Neural models of the blind estimation system (Lee et al., ICASSP 2023, Section 3).
 
-- :mod:`graphfx.models.encoder`: the reference encoder, audio -> latents ``[B, num_queries, d_model]``.
+- :mod:`graphfx.models.encoder`: the reference encoder, audio -> latents ``[B, num_latents, d_model]``.
 - :mod:`graphfx.models.backbone`: the TokenGT transformer that the graph decoders (:mod:`graphfx.decoders`,
   the floor above) share.
 - :mod:`graphfx.models.graph_encoder`: the graph encoder of the autoencoding check (➀), tokens -> latents.

@@ -125,6 +125,14 @@ def scaled_stft(sample_rate: int, n_fft: int = 1536, hop: int = 384) -> Tuple[in
     return max(16, 2 * round(n_fft * ratio / 2)), max(1, round(hop * ratio))
 
 
+#: Normalizations of the convolutional blocks (:attr:`EncoderConfig.norm`).
+NORMS = ("channel", "group")
+#: What the CPU-sized presets add to the paper's encoder so that it learns within a short budget
+#: (shared/notes/estimator-diagnosis.md). The ``paper`` preset and the dataclass defaults stay the paper's,
+#: so configurations stored before these fields rebuild the same model.
+LEARNS_EARLY = dict(norm="group", stats_token=True)
+
+
 def num_queries_for(task: str) -> int:
     """Pooling queries of the paper: 1 for ``"singing"``, 6 for ``"drums"``."""
     queries = {"singing": 1, "drums": 6}
@@ -153,6 +161,13 @@ class EncoderConfig:
         num_heads: attention heads of the pooling layer.
         dropout: of the pooling layer.
         htk: HTK Mel scale instead of Slaney's.
+        norm: normalization after each convolution: ``"channel"`` (layer norm over the channels of each
+            time-frequency cell, the paper's) or ``"group"`` (over channels and frequency of each frame,
+            ``GroupNorm(1, C)`` per frame: it keeps the level differences between bands that the
+            per-cell norm discards).
+        stats_token: append one latent made from the time mean and standard deviation of the projected
+            sequence (one query behaves like a time mean at initialization: no second-order statistics
+            of time would reach the decoder).
     """
     sample_rate: int = 44100
     n_fft: int = 1536
@@ -167,6 +182,8 @@ class EncoderConfig:
     num_heads: int = 8
     dropout: float = 0.0
     htk: bool = False
+    norm: str = "channel"
+    stats_token: bool = False
 
     def __post_init__(self):
         # Tuples whatever came in (a JSON checkpoint gives lists).
@@ -189,6 +206,13 @@ class EncoderConfig:
             raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
         if self.num_queries < 1 or self.in_channels < 1:
             raise ValueError("num_queries and in_channels must be >= 1")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+
+    @property
+    def num_latents(self) -> int:
+        """Latents per clip: the pooling queries, and the statistics token if any."""
+        return self.num_queries + int(self.stats_token)
 
     @property
     def num_freq_out(self) -> int:
@@ -227,22 +251,35 @@ class EncoderConfig:
 
     @classmethod
     def small(cls, task: str = "singing", sample_rate: int = 44100, **overrides) -> "EncoderConfig":
-        """A CPU-sized encoder: 64 mels, narrow convolutions, d_model 128."""
+        """A CPU-sized encoder: 64 mels, narrow convolutions, d_model 128, and :data:`LEARNS_EARLY`."""
         kwargs = dict(channels=(8, 16, 16, 32, 32, 64, 64), freq_pool=(2, 2, 1, 2, 1, 2, 1),
-                      time_pool=(1, 2, 1, 2, 1, 1, 1), d_model=128, num_heads=4)
+                      time_pool=(1, 2, 1, 2, 1, 1, 1), d_model=128, num_heads=4, **LEARNS_EARLY)
         return cls._scaled(task, sample_rate, (1536, 384), 64, **{**kwargs, **overrides})
 
     @classmethod
     def tiny(cls, task: str = "singing", sample_rate: int = 44100, **overrides) -> "EncoderConfig":
-        """A few thousand parameters and a short FFT (512 at 44.1 kHz), for tests."""
+        """A few thousand parameters and a short FFT (512 at 44.1 kHz), and :data:`LEARNS_EARLY`, for tests."""
         kwargs = dict(channels=(4, 4, 8, 8, 8, 8, 8), freq_pool=(2, 2, 1, 2, 1, 1, 1),
-                      time_pool=(1, 2, 1, 1, 1, 1, 1), d_model=16, num_heads=2)
+                      time_pool=(1, 2, 1, 1, 1, 1, 1), d_model=16, num_heads=2, **LEARNS_EARLY)
         return cls._scaled(task, sample_rate, (512, 128), 16, **{**kwargs, **overrides})
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Modules
 # ---------------------------------------------------------------------------------------------------------------------
+
+class FrameGroupNorm(nn.GroupNorm):
+    """Normalization over the channels and frequencies of each frame of ``(B, C, F, T)`` (one group)."""
+
+    def __init__(self, channels: int):
+        super().__init__(1, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, C, F_, T = x.shape
+        frames = x.permute(0, 3, 1, 2).reshape(B * T, C, F_)                  # (B * T, C, F)
+        y = super().forward(frames)
+        return y.reshape(B, T, C, F_).permute(0, 2, 3, 1)                     # (B, C, F, T), channels-last
+
 
 class ChannelLayerNorm(nn.LayerNorm):
     """Layer normalization over the channels of each time-frequency cell of ``(B, C, F, T)``."""
@@ -277,11 +314,11 @@ class ConvBlock(nn.Module):
     block's output channels (the input may be 2 or 3 audio channels).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, pool: Tuple[int, int]):
+    def __init__(self, in_channels: int, out_channels: int, pool: Tuple[int, int], norm: str = "channel"):
         super().__init__()
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
         self.depthwise = DilatedDepthwiseConv2d(out_channels)
-        self.norm = ChannelLayerNorm(out_channels)
+        self.norm = FrameGroupNorm(out_channels) if norm == "group" else ChannelLayerNorm(out_channels)
         self.act = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool2d(pool, ceil_mode=True) if pool != (1, 1) else nn.Identity()
 
@@ -313,7 +350,10 @@ class ReferenceEncoder(nn.Module):
     separable, four dilation groups 1/2/4/8, layer norm) -> flatten channel x
     frequency and project to ``d_model`` -> attentive pooling over time by
     ``num_queries`` learnable queries (one pre-LN transformer decoder layer,
-    sinusoidal time positions) -> latents ``[B, num_queries, d_model]``.
+    sinusoidal time positions) -> latents ``[B, num_queries, d_model]``, followed
+    with ``stats_token`` by one latent of the sequence's time mean and standard
+    deviation. The presets normalize each block over channels and frequency per
+    frame (``norm="group"``); the paper's per-cell layer norm is ``norm="channel"``.
 
     Args:
         config: an :class:`EncoderConfig`; ``EncoderConfig.paper(task)`` for the paper's model.
@@ -331,7 +371,7 @@ class ReferenceEncoder(nn.Module):
 
         blocks, width = [], config.in_channels
         for out, pf, pt in zip(config.channels, config.freq_pool, config.time_pool):
-            blocks.append(ConvBlock(width, out, (pf, pt)))
+            blocks.append(ConvBlock(width, out, (pf, pt), config.norm))
             width = out
         self.convs = nn.Sequential(*blocks)
         self.proj = nn.Linear(width * config.num_freq_out, config.d_model)
@@ -340,6 +380,8 @@ class ReferenceEncoder(nn.Module):
         self.pool = nn.TransformerDecoderLayer(config.d_model, config.num_heads, 4 * config.d_model,
                                                dropout=config.dropout, batch_first=True, norm_first=True)
         self.out_norm = nn.LayerNorm(config.d_model)
+        self.stats = (nn.Sequential(nn.Linear(2 * config.d_model, config.d_model), nn.LayerNorm(config.d_model))
+                      if config.stats_token else None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -397,7 +439,7 @@ class ReferenceEncoder(nn.Module):
             return torch.log(mel + LOG_EPS).transpose(1, 2).reshape(B, C, c.n_mels, -1)
 
     def forward(self, audio: Tensor) -> Tensor:
-        """Latents ``[B, num_queries, d_model]`` of ``audio [B, in_channels, T]``, any ``T >= n_fft``."""
+        """Latents ``[B, num_latents, d_model]`` of ``audio [B, in_channels, T]``, any ``T >= n_fft``."""
         x = (self.mel(audio) + LOG_CENTER) / LOG_CENTER  # (B, C, M, N), float32
         x = x.to(self.proj.weight.dtype)  # a model converted with .half() / .bfloat16()
         # Channels-last memory: on CPU the depthwise convolutions, the channel layer norms and the pooling
@@ -406,6 +448,10 @@ class ReferenceEncoder(nn.Module):
         B, C, M, N = x.shape
         x = x.permute(0, 3, 1, 2).reshape(B, N, C * M)  # (B, N', C' * M')
         memory = self.memory_norm(self.proj(x))  # (B, N', D)
+        stats = torch.cat([memory.mean(1), memory.std(1, correction=0)], dim=-1) if self.stats is not None else None
         memory = memory + sinusoidal_positions(N, memory.shape[-1], device=memory.device, dtype=memory.dtype)
         queries = self.queries.unsqueeze(0).expand(B, -1, -1)  # (B, Q, D)
-        return self.out_norm(self.pool(queries, memory))  # (B, Q, D)
+        latents = self.out_norm(self.pool(queries, memory))  # (B, Q, D)
+        if stats is None:
+            return latents
+        return torch.cat([latents, self.stats(stats).unsqueeze(1)], dim=1)  # (B, Q + 1, D)

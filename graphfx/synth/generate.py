@@ -55,7 +55,10 @@ _SPLIT_CODE = {"train": 0, "seen": 1, "unseen": 2}
 #: Version of the synthesis rules, recorded in dataset.json: raised whenever a seed would synthesize another
 #: example (parameter rules, motifs, sources, kernels), so that resuming a dataset made by older rules is refused
 #: instead of mixing two kinds of examples. 2: auditioned adaptive parameters (drum ghost rate 4.8%).
-SYNTHESIS = 2
+#: 3: energy normalization sums the same bits whatever the batch (drum data no longer depend on --batch-size).
+SYNTHESIS = 3
+#: Validation examples per split below which metrics have wide or no confidence intervals (a warning says so).
+MIN_VALIDATION = 8
 #: dataset.json fields that may differ between two runs writing the same dataset.
 _INFORMATIVE = {("source", "root"), ("source", "description")}
 
@@ -84,7 +87,8 @@ class DatasetSpec:
     Args:
         task: ``"singing"`` or ``"drums"``.
         num_train: examples in ``"train"``.
-        num_val: examples in each of ``"seen"`` and ``"unseen"`` (default ``max(1, num_train // 10)``).
+        num_val: examples in each of ``"seen"`` and ``"unseen"`` (default ``num_train // 10``, at least
+            :data:`MIN_VALIDATION` but at most ``num_train``).
         seed: dataset seed; example seeds derive from it (:func:`example_seed`).
         sample_rate: Hz.
         num_samples: clip length (default: the paper's 160 000 samples at 44.1 kHz, scaled to ``sample_rate``).
@@ -110,7 +114,7 @@ class DatasetSpec:
         if self.task not in ("singing", "drums"):
             raise GraphFXError(f"--task must be singing or drums, got {self.task!r}")
         if self.num_val is None:
-            self.num_val = max(1, self.num_train // 10)
+            self.num_val = min(self.num_train, max(MIN_VALIDATION, self.num_train // 10))
         if self.num_samples is None:
             self.num_samples = round(self.sample_rate * DEFAULT_SECONDS)
         for name, value, least in (("--num", self.num_train, 1), ("--num-val", self.num_val, 0),
@@ -135,6 +139,14 @@ class DatasetSpec:
             "tracks": list(tracks_of(self.task)), "prototype": self.prototype.to_dict(),
             "source": describe_source(source, self.sources),
         }
+
+
+def validation_warning(spec: "DatasetSpec") -> Optional[str]:
+    """A sentence when the validation splits are too small to measure much, else ``None``."""
+    if 0 < spec.num_val < MIN_VALIDATION:
+        return (f"validation splits of {spec.num_val} example(s) each: their metrics will have wide confidence "
+                f"intervals, or none for 1 example (--num-val {MIN_VALIDATION} or more for a measurement)")
+    return None
 
 
 # --------------------------------------------------------------------------- planning

@@ -8,7 +8,7 @@ from graphfx.graph import AudioGraph
 
 from decoder_helpers import one_thread, overfit, prototype_batch  # noqa: F401 (autouse fixture)
 
-HEADS = {"loss", "add_node", "track", "add_edge", "endpoint", "direction", "outlet", "inlet", "params"}
+HEADS = {"loss", "add_node", "track", "add_edge", "endpoint", "direction", "outlet", "inlet", "params", "gains"}
 
 
 def _batch(seeds=(0, 1), drums=False):

@@ -10,7 +10,7 @@ from graphfx.tokens import NODE
 
 from decoder_helpers import one_thread, overfit, prototype_batch  # noqa: F401 (autouse fixture)
 
-HEADS = {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params"}
+HEADS = {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params", "gains"}
 
 
 def _batch(seeds=(0, 1), drums=False):

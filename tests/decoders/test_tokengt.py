@@ -34,7 +34,7 @@ def test_presets_sizes():
 
 
 def test_loss_is_finite_and_decreases_when_overfitting():
-    heads = {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params"}
+    heads = {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params", "gains"}
     history = overfit(_decoder(), _batch()[1], 60, heads)
     assert history[-1] < 0.6 * history[0]
 
@@ -167,3 +167,39 @@ def test_incremental_decoding_matches_the_full_causal_pass():
 def test_config_preset_constructors():
     assert TokenGTDecoder.make_config("small", d_model=64).d_model == 64
     assert TokenGTDecoder.make_config("paper").num_heads == 16
+
+
+def test_edge_gains_are_estimated_and_learned():
+    graphs, tokens = _batch(seeds=(3, 4))
+    tokens.gain = torch.where(tokens.kind == 3, torch.tensor(0.4, dtype=torch.float64), tokens.gain)  # edges: 0.4
+    decoder = _decoder()
+    latents = torch.randn(2, 1, decoder.config.d_model)
+    done = decoder.complete(latents, tokens)
+    assert torch.all((done.gain > 0) & (done.gain < 2)) and torch.all(done.gain[tokens.kind != 3] == 1)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=3e-3)
+    first = None
+    for _ in range(80):
+        losses = decoder.loss(latents, tokens)
+        first = first if first is not None else losses["gains"].item()
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+    assert losses["gains"].item() < 0.25 * first
+    decoder.eval()
+    done = decoder.complete(latents, tokens)
+    edges = tokens.kind == 3
+    assert torch.allclose(done.gain[edges], torch.full_like(done.gain[edges], 0.4), atol=0.05)
+    # decoded graphs carry the estimated gains (not 1)
+    gains = [e.gain for g in decoder.generate(latents, task="singing") for e in g.edges]
+    assert gains and all(g != 1.0 for g in gains)
+
+
+def test_sampled_decoding_is_valid_seeded_and_varied():
+    decoder = _decoder().eval()
+    latents = torch.randn(4, 1, decoder.config.d_model)
+    first = decoder.generate(latents, task="singing", generator=torch.Generator().manual_seed(1))
+    again = decoder.generate(latents, task="singing", generator=torch.Generator().manual_seed(1))
+    other = decoder.generate(latents, task="singing", generator=torch.Generator().manual_seed(2))
+    assert all(g.is_valid() for g in first + other)
+    assert [g.to_json() for g in first] == [g.to_json() for g in again]
+    assert [g.to_json() for g in first] != [g.to_json() for g in other]

@@ -108,14 +108,14 @@ def test_output_shapes(preset, task, batch, in_channels, length):
     enc = _encoder(cfg)
     audio = _noise(batch, in_channels, length)
     z = enc(audio)
-    assert z.shape == (batch, cfg.num_queries, cfg.d_model)
+    assert z.shape == (batch, cfg.num_latents, cfg.d_model)
     assert torch.isfinite(z).all()
     assert enc.mel(audio).shape == (batch, in_channels, cfg.n_mels, 1 + length // cfg.hop)
 
 
 def test_other_sample_rate():
     cfg = EncoderConfig.tiny("singing", sample_rate=16000)
-    assert _encoder(cfg)(_noise(2, 2, 1601)).shape == (2, 1, cfg.d_model)
+    assert _encoder(cfg)(_noise(2, 2, 1601)).shape == (2, cfg.num_latents, cfg.d_model)
 
 
 def test_paper_preset_parameter_count_4_936_480():
@@ -238,7 +238,7 @@ def test_device_agnostic(device):
     enc = _encoder(EncoderConfig.tiny()).to(device)
     audio = _noise(2, 2, 2049).to(device)
     z = enc(audio)
-    assert z.device.type == device and z.shape == (2, 1, 16)
+    assert z.device.type == device and z.shape == (2, 2, 16)
     torch.testing.assert_close(z.cpu(), _encoder(EncoderConfig.tiny())(audio.cpu()), atol=1e-4, rtol=1e-4)
 
 
@@ -274,3 +274,30 @@ def test_untrained_convolutions_keep_clips_apart():
         with torch.no_grad():
             features = enc.convs((enc.mel(audio) + LOG_CENTER) / LOG_CENTER).flatten(1)
         assert features.std(0).mean() / features.std() > 0.07
+
+
+def test_paper_layout_without_the_additions():
+    # Configurations stored before the statistics token and the frame norm rebuild the paper's layout.
+    cfg = EncoderConfig.tiny("singing", norm="channel", stats_token=False)
+    enc = _encoder(cfg)
+    assert enc.stats is None and cfg.num_latents == 1
+    assert enc(_noise(2, 2, 2048)).shape == (2, 1, cfg.d_model)
+
+
+def test_frame_group_norm_keeps_levels_between_bands():
+    # GroupNorm per frame normalizes each frame as a whole: a band louder than another stays louder.
+    from graphfx.models.encoder import FrameGroupNorm
+    x = torch.ones(1, 4, 8, 3)
+    x[:, :, :4] *= 10.0                       # the low bands are louder in every frame
+    y = FrameGroupNorm(4)(x)
+    assert (y[:, :, :4] > y[:, :, 4:].max()).all()
+    assert torch.allclose(y.mean(dim=(1, 2)), torch.zeros(1, 3), atol=1e-5)
+
+
+def test_stats_token_sees_time_variation():
+    cfg = EncoderConfig.tiny("singing")
+    enc = _encoder(cfg).eval()
+    steady = 0.1 * torch.ones(1, 2, 4096)
+    pulsing = steady * (torch.arange(4096) // 512 % 2).float()
+    z = enc(torch.cat([steady, pulsing]))
+    assert z.shape[1] == 2 and not torch.allclose(z[0, 1], z[1, 1], atol=1e-3)

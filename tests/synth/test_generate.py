@@ -188,7 +188,7 @@ def test_arguments_are_checked():
         spec(num=0)
     with pytest.raises(GraphFXError, match="--task"):
         DatasetSpec("speech", 3)
-    assert DatasetSpec("singing", 25).num_val == 2 and DatasetSpec("singing", 5).num_val == 1
+    assert DatasetSpec("singing", 25).num_val == 8 and DatasetSpec("singing", 5).num_val == 5
     assert DatasetSpec("singing", 5).num_samples == 160000  # the paper's clips at 44.1 kHz
 
 
@@ -253,3 +253,34 @@ def test_npy_writer_writes_a_whole_array_or_refuses(tmp_path):
         wrong.append(np.zeros((3, 5)))
     short.file.close()
     wrong.file.close()
+
+
+def test_batch_size_does_not_change_drum_data(tmp_path):
+    # Drum clips mix mono and stereo tracks, so a batch runs some groups of nodes in stereo that a lone
+    # example runs in mono; the data must not depend on that (a lazy dataset re-synthesizes one by one).
+    drums = DatasetSpec("drums", 8, 0, seed=3, sample_rate=RATE, num_samples=SAMPLES, shard_size=8)
+    generate(str(tmp_path / "b8"), drums, batch_size=8)
+    generate(str(tmp_path / "b1"), drums, batch_size=1)
+    assert files(tmp_path / "b8") == files(tmp_path / "b1")
+
+
+def test_validation_splits_have_a_useful_size_or_a_warning():
+    from graphfx.synth.generate import MIN_VALIDATION, validation_warning
+
+    assert DatasetSpec("singing", 16).num_val == MIN_VALIDATION == 8  # not 1 (16 // 10)
+    assert DatasetSpec("singing", 300).num_val == 30 and DatasetSpec("singing", 3).num_val == 3
+    assert validation_warning(DatasetSpec("singing", 16)) is None
+    assert "1 example(s)" in validation_warning(DatasetSpec("singing", 16, 1))
+    assert validation_warning(DatasetSpec("singing", 16, 0)) is None  # no validation at all: asked for
+
+
+def test_dataset_files_get_the_mode_of_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        generate(str(tmp_path / "d"), spec("singing", num=2, num_val=0))
+    finally:
+        os.umask(old)
+    for dirpath, dirnames, names in os.walk(tmp_path / "d"):
+        assert not [n for n in dirnames + names if n.startswith(".")]  # no temporary left
+        for name in names:
+            assert os.stat(os.path.join(dirpath, name)).st_mode & 0o777 == 0o640, name
