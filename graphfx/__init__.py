@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 # Loaded on first use (PEP 562): they pull in torch, PyG and the numba kernels, and
 # ``import graphfx`` stays light for what needs only the catalog and graph files.
-_LAZY = {"render": "graphfx.renderer", "GraphFXDataset": "graphfx.datasets"}
+_LAZY = {"render": "graphfx.renderer", "GraphFXDataset": "graphfx.datasets", "estimate": "graphfx.estimate"}
 
 __all__ = ["AudioGraph", "Node", "Edge", "GraphError", "AudioError", "GraphFXError", "catalog", "load",
            *_LAZY, "__version__"]

@@ -113,6 +113,15 @@ def _wav_promised_frames(path: str) -> Optional[int]:
         return None
 
 
+def resample(audio: torch.Tensor, rate: int, target: int) -> torch.Tensor:
+    """``audio`` ``[..., samples]`` at ``rate`` Hz, resampled to ``target`` Hz (polyphase, scipy), float32."""
+    if rate == target:
+        return audio.float()
+    data = audio.detach().cpu().float().numpy()
+    flat = _resample(data.reshape(-1, data.shape[-1]).T, rate, target).T
+    return torch.from_numpy(np.ascontiguousarray(flat.reshape(*data.shape[:-1], -1)))
+
+
 def _resample(data: np.ndarray, rate: int, target: int) -> np.ndarray:
     from scipy.signal import resample_poly
 

@@ -29,7 +29,10 @@ from graphfx.provenance import git_revision, hardware
 from graphfx.priors import ConstantPrior
 from graphfx.synth.generate import DatasetSpec, generate
 from graphfx.tokens import Tokens
-from graphfx.train import best_checkpoint, collate, train
+from graphfx.train import best_checkpoint, collate, resume_step, train
+
+#: ``progress(done, total)``: work done so far, of the total (examples, pairs).
+Progress = Callable[[int, int], None]
 
 #: Metric columns, in the order of the paper's Table 2.
 COLUMNS = ("node_error_rate", "edge_error_rate", "invalid_rate", "invalid_rate_unconstrained", "iou",
@@ -105,13 +108,14 @@ def default_systems() -> List[str]:
             + [n for n in names if n != "tokengt"])
 
 
-def dataset_for(preset: str, task: str, root: str) -> str:
-    """Generates (or resumes) the dataset of a preset; returns its directory."""
+def dataset_for(preset: str, task: str, root: str, *, progress: Optional[Progress] = None) -> str:
+    """Generates (or resumes) the dataset of a preset; returns its directory. ``progress(pairs done, to do)``
+    follows the generation."""
     chosen = PRESETS[preset]
     path = os.path.join(root, f"data-{task}-{preset}")
     spec = DatasetSpec(task, num_train=chosen.num_train, num_val=chosen.num_val, sample_rate=chosen.sample_rate,
                        num_samples=round(chosen.seconds * chosen.sample_rate))
-    generate(path, spec)
+    generate(path, spec, progress=progress)
     return path
 
 
@@ -126,21 +130,26 @@ def train_system(row: System, preset: str, data_dir: str, run_dir: str,
 
 
 def evaluate(guesser: Callable[[Dict, int], Guess], data_dir: str, split: str,
-             batch_size: int = 8) -> Dict[str, tuple]:
+             batch_size: int = 8, *, progress: Optional[Progress] = None) -> Dict[str, tuple]:
     """Every metric of :data:`COLUMNS` on one validation split: ``{metric: (mean, 95% CI half-width)}``.
 
     ``guesser(batch, sample_rate)`` is the system's answer for a batch (:func:`model_guess`,
-    :meth:`ConstantPrior.guess <graphfx.priors.ConstantPrior.guess>`).
+    :meth:`ConstantPrior.guess <graphfx.priors.ConstantPrior.guess>`). ``progress(examples done, total)`` is
+    called before the first batch and after each.
     """
     dataset = GraphFXDataset(data_dir, split, transform=Tokenize())
     if len(dataset) == 0:
         raise GraphFXError(f"the {split!r} split of {data_dir} is empty")
     rate, tracks = dataset.sample_rate, dataset.meta["tracks"]
     rows: List[Dict[str, float]] = []
+    if progress is not None:
+        progress(0, len(dataset))
     for start in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(start, min(len(dataset), start + batch_size))])
         dry = {name: batch["dry"][:, k:k + 1] for k, name in enumerate(tracks)}
         rows += score(batch["graphs"], batch["tokens"], guesser(batch, rate), dry, rate)
+        if progress is not None:
+            progress(len(rows), len(dataset))
     return summarize(rows)
 
 
@@ -173,12 +182,16 @@ def _sampling(generator: Optional[torch.Generator]) -> Dict:
 
 def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoint: Optional[str] = None,
         data_dir: Optional[str] = None, status: Callable[[str], None] = print,
-        on_step: Optional[Callable[[str, int, Dict[str, float]], None]] = None) -> Dict:
+        on_step: Optional[Callable[[str, int, Dict[str, float]], None]] = None,
+        on_progress: Optional[Callable[[str, int, int], None]] = None) -> Dict:
     """Runs the comparison and writes ``results.json`` and ``results.md`` into ``out_dir``.
 
     Results are written after every system and merged with those already in ``out_dir`` for the same
     preset and task, so a comparison can be split over several commands (or machines) sharing one folder.
-    Returns the merged results. ``on_step(label, step, losses)`` follows the training of each system.
+    Returns the merged results. ``status(text)`` announces each phase (dataset, training, evaluation,
+    writing); ``on_step(label, step, losses)`` follows the training of each system and
+    ``on_progress(what, done, total)`` the examples of the dataset's generation (``what``: ``"dataset"``)
+    and of each evaluation (``"LABEL SPLIT"``).
     """
     from graphfx.decoders import registry
 
@@ -189,24 +202,35 @@ def run(labels: Sequence[str], preset: str, task: str, out_dir: str, *, checkpoi
     os.makedirs(out_dir, exist_ok=True)
     if data_dir is None:
         status(f"dataset: generating or reusing the {preset} {task} set")
-        data_dir = dataset_for(preset, task, out_dir)
+        data_dir = dataset_for(preset, task, out_dir, progress=_named(on_progress, "dataset"))
+    else:
+        status(f"dataset: {data_dir}")
     started = time.time()
     results = {"preset": preset, "task": task, "data": os.path.abspath(data_dir), "git": git_revision(),
                "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "systems": {}, "seconds": {}}
     for label, row in zip(labels, rows):
         path = checkpoint
         if checkpoint is None and row.decoder is not None:
-            status(f"{label}: training ({preset} preset)")
+            run_dir, steps = os.path.join(out_dir, "runs", row.run), PRESETS[preset].train.steps
+            done = resume_step(run_dir)
+            resuming = "" if done == 0 else (f", resuming from step {done}" if done < steps else ", already done")
+            status(f"{label}: training ({preset} preset, {steps} steps{resuming})")
             report = None if on_step is None else (lambda step, losses, label=label: on_step(label, step, losses))
-            path = best_checkpoint(train_system(row, preset, data_dir, os.path.join(out_dir, "runs", row.run),
-                                                report))
-        status(f"{label}: evaluating")
+            path = best_checkpoint(train_system(row, preset, data_dir, run_dir, report))
+        status(f"{label}: evaluating on the seen and unseen splits")
         guesser = guesser_of(row, data_dir, path)
-        results["systems"][label] = {split: evaluate(guesser, data_dir, split) for split in ("seen", "unseen")}
+        results["systems"][label] = {split: evaluate(guesser, data_dir, split,
+                                                     progress=_named(on_progress, f"{label} {split}"))
+                                     for split in ("seen", "unseen")}
         results["seconds"][label] = round(time.time() - started, 1)
         started = time.time()
+        status(f"{label}: writing {os.path.join(out_dir, 'results.json')} and results.md")
         merged = _write(out_dir, results)  # after every system, so a long comparison keeps what it measured
     return merged
+
+
+def _named(on_progress: Optional[Callable[[str, int, int], None]], what: str) -> Optional[Progress]:
+    return None if on_progress is None else lambda done, total: on_progress(what, done, total)
 
 
 def _merged(out_dir: str, results: Dict) -> Dict:
@@ -287,7 +311,7 @@ def _markdown(results: Dict) -> str:
              "| system | split | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for label, splits in results["systems"].items():
         for split, metrics in splits.items():
-            cells = [_cell(metrics.get(c)) for c in COLUMNS]
+            cells = [cell(metrics.get(c)) for c in COLUMNS]
             lines.append(f"| {label} | {split} | " + " | ".join(cells) + " |")
     gaps = gaps_to_prior(results)
     if gaps:
@@ -296,7 +320,7 @@ def _markdown(results: Dict) -> str:
                   "| system | split | " + " | ".join(GAP_METRICS) + " |", "|---|---|" + "---|" * len(GAP_METRICS)]
         for label, splits in gaps.items():
             for split, metrics in splits.items():
-                cells = [_cell(metrics.get(m), signed=True) for m in GAP_METRICS]
+                cells = [cell(metrics.get(m), signed=True) for m in GAP_METRICS]
                 lines.append(f"| {label} | {split} | " + " | ".join(cells) + " |")
     if results["task"] == "singing":
         lines += ["", "Paper, Table 2 (singing; quoted for reference, not measured here):", "",
@@ -306,7 +330,9 @@ def _markdown(results: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(value, signed: bool = False) -> str:
+def cell(value, signed: bool = False) -> str:
+    """A ``(mean, 95% half-width)`` pair as ``"0.323 ± 0.025"``: ``"-"`` without a mean, the mean alone
+    without a half-width (``None``/NaN, as read back from results.json)."""
     if value is None:
         return "-"
     mean, half = value

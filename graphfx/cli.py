@@ -9,6 +9,8 @@ import functools
 import json
 import os
 import sys
+import time
+from datetime import timedelta
 
 import click
 from rich.console import Console
@@ -48,6 +50,72 @@ def user_errors(fn):
             fail("not enough memory for this input")
 
     return wrapper
+
+
+def warn(message) -> None:
+    """Prints one yellow warning line on stdout (the message taken literally); the command goes on."""
+    console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+class Bars:
+    """Progress bars with an ETA, one per named piece of work, fed by the library's progress callbacks.
+
+    The ETA is the work left at the mean speed since the bar's first update (:meth:`show` puts a bar up
+    before that, while a job warms up). A finished piece of work leaves one line in place of its bar. A
+    terminal shows the bars; a log file or a pipe, where bars cannot redraw, gets that line every ``every``
+    seconds too. A context manager.
+    """
+
+    def __init__(self, every: float = 30.0):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[unit]}"), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[eta]}"), TextColumn("{task.fields[note]}"), console=console)
+        self.work = {}  # name -> {"id", "start", "base": (time, done) of the first update, "shown", "finished"}
+        self.every = every
+
+    def show(self, name: str, done: int, total: int, unit: str) -> None:
+        """Puts up the bar of ``name`` (with nothing to do, none)."""
+        if not total or name in self.work:
+            return
+        if console.is_terminal and not self.progress.live.is_started:
+            self.progress.start()
+        task_id = self.progress.add_task(escape(name), completed=done, total=total, unit=unit, eta="", note="")
+        now = time.monotonic()
+        self.work[name] = {"id": task_id, "start": now, "base": None, "shown": now, "finished": False}
+
+    def update(self, name: str, done: int, total: int, unit: str, note: str = "") -> None:
+        self.show(name, done, total, unit)
+        work, now = self.work.get(name), time.monotonic()
+        if work is None or work["finished"]:
+            return
+        work["base"] = work["base"] or (now, done)
+        speed = (done - work["base"][1]) / max(now - work["base"][0], 1e-9)
+        eta = f"eta {_duration((total - done) / speed)}" if speed > 0 and done < total else ""
+        self.progress.update(work["id"], completed=done, total=total, eta=eta, note=escape(note))
+        if done >= total or (not console.is_terminal and now - work["shown"] >= self.every):
+            work["shown"], work["finished"] = now, done >= total
+            if work["finished"]:
+                self.progress.remove_task(work["id"])
+            console.print(f"{escape(name)}: {done}/{total} {unit}, {_duration(now - work['start'])} elapsed"
+                          + "".join(f", {escape(text)}" for text in (eta, note) if text), highlight=False,
+                          soft_wrap=True)
+
+    def print(self, text: str) -> None:
+        """Prints a line (rich markup) above the bars."""
+        console.print(text, highlight=False, soft_wrap=True)
+
+    def __enter__(self) -> "Bars":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress.live.is_started:
+            self.progress.stop()
+
+
+def _duration(seconds: float) -> str:
+    return str(timedelta(seconds=round(seconds)))
 
 
 class OneLineErrors(click.Group):
@@ -123,14 +191,15 @@ def draw(graph_file, output, canonical):
     """Draw GRAPH_FILE as a picture: nodes as [type], ports on edges."""
     from graphfx.graph import AudioGraph
 
+    from graphfx.draw import check_format, draw as draw_graph
+
     check_output_file(output)
+    check_format(output)
     graph = AudioGraph.load(graph_file).validate()
     if canonical:
         from graphfx.canonical import canonical_form
 
         graph = canonical_form(graph)
-    from graphfx.draw import draw as draw_graph
-
     try:
         draw_graph(graph, output, title=graph_file)
     except ImportError as err:
@@ -230,8 +299,6 @@ def _builtin_clip(graph, seconds: float = 3.63) -> dict:
 def generate(task, num, out, num_val, sources, seed, shard, workers, seconds, samples, sample_rate, shard_size, lazy,
              config_file, batch_size):
     """Synthesize a graph-reference dataset into OUT: sharded, deterministic, resumable."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from graphfx.synth.generate import (DatasetSpec, generate as generate_dataset, parse_shard, seconds_to_samples,
                                         validation_warning)
     from graphfx.synth.prototype import PrototypeConfig
@@ -246,22 +313,11 @@ def generate(task, num, out, num_val, sources, seed, shard, workers, seconds, sa
     spec = DatasetSpec(task, num, num_val, seed=seed, sample_rate=sample_rate, num_samples=samples,
                        shard_size=shard_size, lazy=lazy, sources=sources, prototype=config)
     if validation_warning(spec):
-        console.print(f"[yellow]warning:[/yellow] {validation_warning(spec)}", highlight=False)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("pairs"), TimeRemainingColumn())
-    bar = Progress(*columns, console=console)
-    task_id = bar.add_task(f"{spec.task} {shard}" if part != (0, 1) else spec.task, total=None)
-
-    def advance(done, total):  # the bar appears once the arguments are checked and there is work
-        if total and not bar.live.is_started:
-            bar.start()
-        bar.update(task_id, completed=done, total=total)
-
-    try:
-        report = generate_dataset(out, spec, shard=part, workers=workers, batch_size=batch_size, progress=advance)
-    finally:
-        if bar.live.is_started:
-            bar.stop()
+        warn(validation_warning(spec))
+    name = f"{spec.task} {shard}" if part != (0, 1) else spec.task
+    with Bars() as bars:  # the bar appears once the arguments are checked and there is work
+        report = generate_dataset(out, spec, shard=part, workers=workers, batch_size=batch_size,
+                                  progress=lambda done, total: bars.update(name, done, total, "pairs"))
     speed = f", {report.pairs_per_second:.1f} pairs/s" if report.examples else ""
     console.print(f"{escape(report.out)}: wrote {report.written} shard(s), {report.examples} examples in "
                   f"{report.seconds:.1f} s{speed}; {report.skipped} of {report.shards} shard(s) were already complete",
@@ -279,6 +335,10 @@ def stats(directory, plot_file, as_json):
     from graphfx.stats import PCQM4MV2, dataset_stats, plot
 
     check_output_file(plot_file, "--plot")
+    if plot_file:
+        from graphfx.draw import check_format
+
+        check_format(plot_file, "--plot")
     result = dataset_stats(directory)
     if as_json:
         click.echo(json.dumps({k: v.to_dict() for k, v in result.items()} | {"PCQM4Mv2": PCQM4MV2.to_dict()},
@@ -319,6 +379,11 @@ def stats(directory, plot_file, as_json):
         console.print(f"wrote {escape(plot_file)}")
 
 
+#: What each --preset is (graphfx.presets).
+PRESET_HELP = ("Model, data and training sizes. smoke: tiny, trains in seconds, for tests (it learns little); "
+               "cpu: about an hour per system on 2 CPU cores; paper: the paper's sizes (Section 3), a GPU job.")
+
+
 @main.command()
 def decoders():
     """List every system `graphfx bench --decoder` takes: registered decoders (built in and from plugins) and
@@ -347,7 +412,8 @@ def decoders():
               help="Dataset made by `graphfx generate`.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run directory: checkpoint.pt and TensorBoard logs (resumed if it has a checkpoint).")
-@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True)
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True,
+              help=PRESET_HELP)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the preset's number of steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -364,8 +430,8 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
 
     from graphfx.dataformat import read_meta
     from graphfx.estimator import estimator_config
-    from graphfx.presets import PRESETS
-    from graphfx.train import train as run_training
+    from graphfx.presets import PRESETS, data_mismatch
+    from graphfx.train import resume_step, train as run_training
 
     meta = read_meta(data_dir)
     check_output_dir(out_dir)
@@ -378,16 +444,26 @@ def train(decoder, data_dir, out_dir, preset, steps, batch_size, lr, no_latent, 
     overrides = {k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("lr", lr)) if v is not None}
     train_config = replace(chosen.train, **overrides)
     leader = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
+    start = resume_step(out_dir)
     if leader:
         console.print(f"training [bold]{escape(decoder)}[/bold] ({preset} preset, {train_config.steps} steps) on "
-                      f"{escape(data_dir)}; watch it with: tensorboard --logdir {escape(out_dir)} --host 127.0.0.1")
+                      f"{escape(data_dir)}; watch it with: tensorboard --logdir {escape(out_dir)} --host 127.0.0.1",
+                      soft_wrap=True)
+        mismatch = data_mismatch(chosen, meta["sample_rate"], meta["num_samples"])
+        if mismatch:
+            warn(mismatch)
+        if 0 < start < train_config.steps:
+            console.print(f"resuming from step {start} (the checkpoint in {escape(out_dir)})", highlight=False)
+    name = f"training {decoder}"
 
     def report(step, losses):
-        console.print(f"step {step:>6}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()), highlight=False,
-                      soft_wrap=True)
+        bars.update(name, step, train_config.steps, "steps", f"loss {losses['loss']:.4f}")
 
     before = _modified(os.path.join(out_dir, "checkpoint.pt"))
-    path = run_training(data_dir, out_dir, config, train_config, device=device, on_step=report)
+    with Bars() as bars:
+        if leader and start < train_config.steps:
+            bars.show(name, start, train_config.steps, "steps")
+        path = run_training(data_dir, out_dir, config, train_config, device=device, on_step=report)
     if leader:  # say "wrote" only of a file this run wrote
         console.print(f"wrote {escape(path)}" if _modified(path) not in (None, before) else
                       f"nothing to do: {escape(path)} has already trained {train_config.steps} steps or more")
@@ -402,7 +478,8 @@ def _modified(path):
 @click.option("--decoder", "systems", multiple=True,
               help="A system to compare: a registered decoder, no_latent, or NAME+source (repeatable). "
                    "Default: the whole comparison.")
-@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke", show_default=True)
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke", show_default=True,
+              help=PRESET_HELP)
 @click.option("--task", type=click.Choice(["singing", "drums"]), default="singing", show_default=True)
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Evaluate this checkpoint instead of training (with one --decoder).")
@@ -413,60 +490,128 @@ def _modified(path):
 @user_errors
 def bench(systems, preset, task, checkpoint, data_dir, out_dir):
     """Train and evaluate decoding strategies side by side (the paper's Table 2)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from graphfx import bench as benchmark
-    from graphfx.presets import PRESETS
+    from graphfx.dataformat import read_meta
+    from graphfx.presets import PRESETS, data_mismatch
 
     check_output_dir(out_dir)
     labels = list(systems) or benchmark.default_systems()
     if checkpoint is not None and len(labels) != 1:
         raise click.UsageError("--checkpoint evaluates one system: give exactly one --decoder")
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                   TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console)
-    bars = {}
-
-    def on_step(label, step, losses):
-        if label not in bars:
-            bars[label] = bar.add_task(label, total=PRESETS[preset].train.steps, loss="")
-        bar.update(bars[label], completed=step, loss=f"loss {losses['loss']:.3f}")
-
-    with bar:
-        results = benchmark.run(labels, preset, task, out_dir, checkpoint=checkpoint, data_dir=data_dir,
-                                status=lambda text: bar.console.print(f"[dim]{escape(text)}[/dim]"), on_step=on_step)
-    table = Table(title=f"{task}, {preset} preset (mean over examples)")
+    if data_dir is not None and checkpoint is None:  # training on data of other sizes than the preset's
+        meta = read_meta(data_dir)
+        mismatch = data_mismatch(PRESETS[preset], meta["sample_rate"], meta["num_samples"])
+        if mismatch:
+            warn(mismatch)
+    steps = PRESETS[preset].train.steps
+    with Bars() as bars:
+        results = benchmark.run(
+            labels, preset, task, out_dir, checkpoint=checkpoint, data_dir=data_dir,
+            status=lambda text: bars.print(f"[dim]{escape(text)}[/dim]"),
+            on_step=lambda label, step, losses: bars.update(f"{label} training", step, steps, "steps",
+                                                            f"loss {losses['loss']:.3f}"),
+            on_progress=lambda what, done, total: bars.update(what, done, total, "examples"))
+    table = Table(title=f"{task}, {preset} preset (mean over examples ± 95% confidence half-width)")
     table.add_column("system")
     table.add_column("split")
     for column in benchmark.COLUMNS:
         table.add_column(benchmark.TITLES[column], justify="right")
     for label, splits in results["systems"].items():
         for split, metrics in splits.items():
-            table.add_row(label, split, *(f"{metrics[c][0]:.3f}" if c in metrics else "-" for c in benchmark.COLUMNS))
+            table.add_row(label, split, *(benchmark.cell(metrics.get(c)) for c in benchmark.COLUMNS))
     # A log file or a pipe gets the whole table rather than 80 columns of ellipses.
-    (console if console.is_terminal else Console(width=150)).print(table)
+    (console if console.is_terminal else Console(width=200)).print(table)
     console.print(f"wrote {escape(out_dir)}/results.json and {escape(out_dir)}/results.md; "
-                  f"TensorBoard: tensorboard --logdir {escape(out_dir)}/runs --host 127.0.0.1")
+                  f"TensorBoard: tensorboard --logdir {escape(out_dir)}/runs --host 127.0.0.1", soft_wrap=True)
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.argument("audio_file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Estimated graph (JSON).")
+@click.argument("wet", metavar="[CKPT.pt] WET", type=click.Path(dir_okay=False))
+@click.argument("old_form_wet", metavar="", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Folder of the results (the old form: the graph file).")
 @click.option("--dry", "dry_file", type=click.Path(dir_okay=False), default=None,
-              help="The dry recording, for a model trained with source conditioning.")
-@click.option("--picture", type=click.Path(dir_okay=False), default=None, help="Also draw the graph (PNG, SVG ...).")
-@click.option("--unconstrained", is_flag=True, help="Plain greedy decoding: the graph may be invalid.")
+              help="The dry recording of the same clip: candidates are rendered and compared, the best refined.")
+@click.option("--task", type=click.Choice(["singing", "drums"]), default=None, help="Which shipped model [singing].")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="A trained checkpoint instead of the shipped model.")
+@click.option("--candidates", type=click.IntRange(min=1), default=None, help="Hypotheses considered [8].")
+@click.option("--refine", "refine_steps", type=click.IntRange(min=0), default=None,
+              help="Refinement steps with --dry [100; 0: none].")
+@click.option("--picture", type=click.Path(dir_okay=False), default=None,
+              help="Old form only: also draw the graph (PNG, SVG ...).")
+@click.option("--unconstrained", is_flag=True, help="Old form only: plain greedy decoding, may be invalid.")
 @user_errors
-def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
-    """Estimate the processing graph of AUDIO_FILE (the processed recording) with a trained CHECKPOINT.
+def estimate(wet, old_form_wet, output, dry_file, task, checkpoint, candidates, refine_steps, picture, unconstrained):
+    """Estimate the processing graph of WET (the processed recording) into the folder -o OUT.
 
-    A recording longer than 3.63 s is analysed in windows of that length (at most 64, spread over it).
+    OUT gets graph.json, graph.png and report.json; with --dry also estimate.wav (the dry recording rendered
+    through the graph) and reference.wav (WET at the model's rate). Without --checkpoint the model shipped
+    for --task is used. The old form `estimate CKPT.pt WET -o GRAPH.json [--picture P]` writes the plain
+    greedy estimate to one file.
     """
+    if old_form_wet is None:
+        if picture is not None or unconstrained:
+            raise click.UsageError("--picture and --unconstrained belong to the old form `estimate CKPT.pt WET -o "
+                                   "GRAPH.json`; the new form always draws OUT/graph.png")
+        return _estimate_folder(wet, output, dry_file, task or "singing", checkpoint, candidates, refine_steps)
+    if not wet.endswith(".pt"):
+        raise click.UsageError("give one recording: estimate WET -o OUT (the old form takes a .pt checkpoint first)")
+    if any(v is not None for v in (task, checkpoint, candidates, refine_steps)):
+        raise click.UsageError("--task, --checkpoint, --candidates and --refine need the new form: estimate WET -o OUT")
+    _estimate_one_file(wet, old_form_wet, output, dry_file, picture, unconstrained)
+
+
+def _estimate_folder(audio_file, out, dry_file, task, checkpoint, candidates, refine_steps):
+    """`graphfx estimate WET -o OUT`: search and refinement, results in a folder."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from graphfx.audio import load_audio
+    from graphfx.estimate import estimate as estimate_graph
+
+    check_output_dir(out, "-o")
+    audio, rate = load_audio(audio_file)
+    dry = load_audio(dry_file, rate)[0] if dry_file is not None else None
+    bar = Progress(TextColumn("[bold]refining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+                   TimeElapsedColumn(), console=console)
+    bar_task = bar.add_task("refine", total=None, loss="")
+
+    def advance(step, steps, loss):
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(bar_task, completed=step, total=steps, loss=f"MSS {loss:.3f}")
+
+    options = {k: v for k, v in (("candidates", candidates), ("refine", refine_steps)) if v is not None}
+    try:
+        graph, report = estimate_graph(audio, rate, dry, task=task, checkpoint=checkpoint, progress=advance, out=out,
+                                       **options)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    found, stages = report["candidates"], report["stages"]
+    windows = report["input"]["windows"]
+    console.print(f"model: {escape(str(report['model']['checkpoint']))}; analysed {len(windows)} window(s) of "
+                  f"{report['input']['window_seconds']:.2f} s; {found['distinct']} distinct of {found['considered']} "
+                  f"candidates, ranked by {found['ranked_by']}", highlight=False, soft_wrap=True)
+    if "before" in stages["refine"]:
+        console.print(f"MSS: greedy {stages['greedy']['mss']:.3f}, search {stages['search']['mss']:.3f}, "
+                      f"refined {stages['refine']['after']:.3f}", highlight=False)
+    kinds = ", ".join(n.type for n in graph.nodes if not n.spec.terminal) or "no processors"
+    console.print(f"wrote {escape(out)}/ ({', '.join(report['files'])}): {len(graph.nodes)} nodes, "
+                  f"{len(graph.edges)} edges ({kinds})", highlight=False, soft_wrap=True)
+
+
+def _estimate_one_file(checkpoint, audio_file, output, dry_file, picture, unconstrained):
+    """The old form, `graphfx estimate CKPT.pt WET -o GRAPH.json`: the plain greedy estimate in one file."""
     from graphfx.estimate import estimate_recording
     from graphfx.estimator import load_estimator
 
     check_output_file(output)  # fail before the model runs, not after
     check_output_file(picture, "--picture")
+    if picture is not None:
+        from graphfx.draw import check_format
+
+        check_format(picture, "--picture")
     result = estimate_recording(load_estimator(checkpoint), audio_file, dry_file, constrained=not unconstrained)
     graph = result.graph
     if result.windows > 1:
@@ -492,6 +637,32 @@ def estimate(checkpoint, audio_file, output, dry_file, picture, unconstrained):
         except (ImportError, OSError, ValueError) as err:
             raise GraphFXError(f"cannot draw {picture}: {err}") from None
         console.print(f"wrote {escape(picture)}")
+
+
+@main.command()
+@click.argument("graph_file", type=click.Path(dir_okay=False))
+@click.option("--to", "target", required=True, type=click.Choice(["python", "pedalboard"]),
+              help="python: rebuild and render with graphfx; pedalboard: the serial part as a plugin chain.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="The script (default: standard output).")
+@user_errors
+def export(graph_file, target, output):
+    """Write GRAPH_FILE as a Python script (graphfx, or a pedalboard chain of its serial part)."""
+    from graphfx.export import to_pedalboard, to_python
+    from graphfx.files import write_text_atomic
+    from graphfx.graph import AudioGraph
+
+    check_output_file(output)
+    graph = AudioGraph.load(graph_file).validate()
+    name = os.path.basename(graph_file)
+    script, left = (to_python(graph, name), []) if target == "python" else to_pedalboard(graph, name)
+    if output is None:
+        click.echo(script, nl=False)
+    else:
+        write_text_atomic(output, script)
+        console.print(f"wrote {escape(output)}")
+    for line in left:
+        err_console.print(f"[yellow]not exported:[/yellow] {escape(line)}", highlight=False)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

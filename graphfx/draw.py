@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 from graphfx import catalog
 from graphfx.files import atomic_path
 from graphfx.graph import AudioGraph, Edge
+from graphfx.outputs import OutputError
 
 FAMILY_COLORS = {
     "terminal": "#e0e0e0", "source": "#e0e0e0", "filter": "#cfe2ff", "eq": "#cfe2ff",
@@ -288,6 +289,21 @@ def _ports(graph: AudioGraph, chains, ys, sizes) -> Tuple[Dict[int, float], Dict
             for k, (e, _) in enumerate(edges):
                 offsets[id(e)] = (k - (len(edges) - 1) / 2) * step
     return out_offsets, in_offsets
+
+
+def check_format(path: str, option: str = "-o") -> None:
+    """Raises :class:`~graphfx.outputs.OutputError` unless matplotlib can write the format that ``path``'s
+    extension names: checked before the work whose result is drawn. (Given no extension, matplotlib would
+    write PNG to the name plus ``.png``, not to ``path``.)"""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise OutputError("drawing needs matplotlib: pip install 'graphfx[plot]'") from None
+    formats = FigureCanvasBase.get_supported_filetypes()
+    extension = os.path.splitext(path)[1][1:].lower()
+    if extension not in formats:
+        problem = f"cannot draw .{extension} files" if extension else "no file extension to choose the format"
+        raise OutputError(f"{option} {path}: {problem}; use one of {', '.join(sorted(formats))}")
 
 
 def draw(graph: AudioGraph, path: Optional[str] = None, ax=None, title: Optional[str] = None):

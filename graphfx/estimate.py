@@ -1,29 +1,58 @@
-"""Estimating the graph behind a recording of any length (``graphfx estimate``).
+"""Estimating the graph behind a recording: the command ``graphfx estimate`` and :func:`estimate`.
 
-A recording no longer than one window (:data:`WINDOW_SECONDS`, the paper's
-clip of 160 000 samples at 44.1 kHz) is encoded whole. A longer one is read
-and encoded one window at a time, so that memory does not grow with the
-recording: consecutive windows (the last one ending with the recording), or
-:data:`MAX_WINDOWS` of them spread evenly over a very long one. Silent windows
-are skipped; the latents of the others are averaged and decoded once, as the
-processing is assumed to be the same throughout the recording.
+:func:`estimate` goes beyond the single greedy guess of Lee et al. (ICASSP 2023)
+<https://arxiv.org/abs/2303.08257>, along the lines of its future work:
+
+1. **Encoding.** The recording is encoded in windows of :data:`WINDOW_SECONDS`
+   chosen where it is active (at most :data:`MAX_WINDOWS`, the loudest); their
+   latents are averaged, as the processing is assumed to be the same throughout.
+2. **Hypothesis search.** The greedy prototype and ``candidates - 1`` sampled
+   ones (all valid: decoding is constrained), each with the parameters and edge
+   gains of the parameter stage. With a dry signal, every candidate is rendered
+   on the loudest :data:`CLIP_SECONDS` of it and ranked by the multi-scale
+   spectral (MSS) loss against the reference (levels matched); without one, by
+   the model's own log-likelihood of the prototype.
+3. **Test-time refinement** (with a dry signal, :func:`refine`): the best
+   candidate's normalized parameters and edge gains are optimized through the
+   differentiable renderer (Adam on the MSS loss, a sigmoid keeps them in
+   range, a small pull toward the network's estimate).
+
+:func:`estimate_recording` is the plain greedy estimate of a file, read window
+by window so that memory does not grow with its length: consecutive windows
+(the last one ending with the recording), or :data:`MAX_WINDOWS` of them
+spread evenly over a very long one; silent windows are skipped.
 """
 from __future__ import annotations
 
+import inspect
+import json
 import math
+import os
+import sys
+import time
+import types
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
+from torch import Tensor
 
-from graphfx.audio import audio_info, load_audio
+from graphfx.audio import audio_info, load_audio, resample, save_audio
 from graphfx.errors import AudioError, GraphFXError
-from graphfx.graph import AudioGraph
+from graphfx.files import atomic_path
+from graphfx.graph import HETERO_EDGE, HETERO_NODE, AudioGraph, Edge, Node, round_param
+from graphfx.losses import mss_loss
 
 #: Length of the windows a long recording is analysed in: the paper's clips (and longer than any preset's).
 WINDOW_SECONDS = 160000 / 44100
 #: Most windows analysed; a longer recording is sampled by this many windows spread evenly over it.
 MAX_WINDOWS = 64
+#: Length of the excerpt (the loudest) on which candidates are rendered, compared and refined.
+CLIP_SECONDS = 2.0
+#: Candidates listed in the report.
+LISTED = 5
+#: A recording whose peak is below this (-100 dBFS) is silent.
+SILENCE = 1e-5
 
 
 @dataclass
@@ -121,3 +150,346 @@ def _read(model, audio_file: str, dry_file: Optional[str], rate: int, excerpt: O
         raise AudioError(f"the dry recording has {dry.shape[-1]} samples at {rate} Hz, the reference "
                          f"{reference.shape[-1]}: they must be the same clip")
     return reference, dry
+
+
+# --- search, refinement and the report (graphfx.estimate) -------------------------------------------------------------
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass
+class Candidate:
+    """A hypothesis of the search: a graph, where it came from (``"greedy"``, ``"sample k"``) and its scores."""
+
+    graph: AudioGraph
+    source: str
+    log_likelihood: Optional[float] = None
+    mss: Optional[float] = None
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "log_likelihood": _round(self.log_likelihood), "mss": _round(self.mss),
+                "nodes": [n.type for n in self.graph.nodes if not n.spec.terminal], "edges": len(self.graph.edges)}
+
+
+def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, task: str = "singing",
+             checkpoint=None, candidates: int = 8, refine: int = 100, seed: int = 0,
+             clip_seconds: float = CLIP_SECONDS, progress: Optional[Progress] = None,
+             out: Optional[str] = None) -> Tuple[AudioGraph, dict]:
+    """Estimates the graph that made ``audio``, with hypothesis search and, given the dry signal, test-time
+    refinement through the differentiable renderer (see the module docs).
+
+    Args:
+        audio: the processed recording ``[C, T]`` or ``[1, C, T]`` (mono or stereo, any length).
+        sample_rate: of ``audio`` and ``dry`` (resampled to the model's rate).
+        dry: the dry signal of the same clip, ``[C, T]`` or ``[1, C, T]``; candidates are then ranked by
+            how close they render it to ``audio``, and the best one refined.
+        task: ``"singing"`` or ``"drums"``: chooses the shipped model (:mod:`graphfx.pretrained`) and must
+            match the model's.
+        checkpoint: a checkpoint file or a loaded :class:`~graphfx.estimator.BlindEstimator` (default: the
+            shipped model of ``task``).
+        candidates: hypotheses considered: the greedy decoding and ``candidates - 1`` samples.
+        refine: Adam steps of the refinement (with ``dry``; 0: none).
+        seed: of the sampled candidates.
+        clip_seconds: length of the loudest excerpt that candidates are rendered and refined on.
+        progress: called as ``progress(step, steps, mss)`` after each refinement step.
+        out: also write the results to this folder (:func:`write_folder`).
+
+    Returns:
+        The estimated :class:`~graphfx.graph.AudioGraph` and the report (plain data, as in ``report.json``).
+    """
+    started = time.perf_counter()
+    if candidates < 1 or refine < 0:
+        raise GraphFXError("candidates must be at least 1 and refine at least 0")
+    model, source = _load_model(checkpoint, task)
+    check_model(model, None if dry is None else "dry")
+    if dry is not None and task == "drums":
+        raise AudioError("a drum graph takes one dry signal per track, which estimate does not read yet; "
+                         "estimate drums without the dry signal")
+    rate = model.config.encoder["sample_rate"]
+    reference = _prepare(audio, sample_rate, rate, "the recording").expand(2, -1)  # [2, T]
+    if dry is not None:
+        dry = _prepare(dry, sample_rate, rate, "the dry signal")
+        if abs(dry.shape[-1] - reference.shape[-1]) > max(1, rate // 1000):  # resampling may round
+            raise AudioError(f"the dry signal lasts {dry.shape[-1] / rate:.3f} s, the recording "
+                             f"{reference.shape[-1] / rate:.3f} s: they must be the same clip")
+        length = min(dry.shape[-1], reference.shape[-1])
+        reference, dry = reference[:, :length], dry[:, :length]
+    seconds = {}
+    latents, starts, window = encode(model, reference, dry)
+    seconds["encode"] = time.perf_counter() - started
+
+    tick = time.perf_counter()
+    found = search(model, latents, candidates, seed)
+    clip = None
+    if dry is not None:  # rank by how close each candidate renders the dry clip to the reference
+        frames = min(reference.shape[-1], math.ceil(clip_seconds * rate))
+        first = loudest_start(reference, frames)
+        clip = (first, frames)
+        ref_clip, dry_clip = reference[None, :, first:first + frames], dry[None, :, first:first + frames]
+        losses = clip_loss([c.graph for c in found], dry_clip, ref_clip, rate)
+        for c, loss in zip(found, losses.tolist()):
+            c.mss = loss
+        ranked = sorted(found, key=lambda c: c.mss)
+    elif found[0].log_likelihood is not None:
+        ranked = sorted(found, key=lambda c: -c.log_likelihood)
+    else:
+        ranked = found
+    seconds["search"] = time.perf_counter() - tick
+    best = ranked[0]
+    stages = {"greedy": {"mss": _round(found[0].mss), "log_likelihood": _round(found[0].log_likelihood)},
+              "search": {"chosen": best.source, "mss": _round(best.mss), "log_likelihood": _round(best.log_likelihood)}}
+    graph = best.graph
+    if dry is not None and refine > 0:
+        tick = time.perf_counter()
+        graph, stages["refine"] = _refine(graph, dry_clip, ref_clip, rate, steps=refine, progress=progress)
+        seconds["refine"] = time.perf_counter() - tick
+    else:
+        stages["refine"] = {"skipped": "no dry signal" if dry is None else "refine is 0"}
+    seconds["total"] = time.perf_counter() - started
+    report = {
+        "format": "graphfx.estimate-report", "version": 1,
+        "model": {**source, "decoder": model.config.decoder, "task": task, "sample_rate": rate},
+        "input": {"seconds": _round(reference.shape[-1] / rate), "sample_rate": sample_rate,
+                  "channels": int(_as_clip(audio).shape[0]), "dry": dry is not None,
+                  "windows": [_round(s / rate) for s in starts], "window_seconds": _round(window / rate),
+                  "clip": None if clip is None else {"start": _round(clip[0] / rate), "seconds": _round(clip[1] / rate)}},
+        "candidates": {"considered": candidates, "distinct": len(found),
+                       "ranked_by": "mss" if dry is not None else
+                       ("log_likelihood" if found[0].log_likelihood is not None else "none (greedy first)"),
+                       "top": [c.to_dict() for c in ranked[:LISTED if dry is None else len(ranked)]]},
+        "stages": stages,
+        "seconds": {k: _round(v) for k, v in seconds.items()},
+    }
+    if out is not None:
+        write_folder(out, graph, report, reference, rate, dry)
+    return graph, report
+
+
+def encode(model, reference: Tensor, dry: Optional[Tensor] = None) -> Tuple[Tensor, List[int], int]:
+    """The latents ``[1, Q, D]`` of a reference ``[2, T]`` at the model's rate (and its dry signal ``[C, T]``
+    for a source-conditioned model), with the first samples of the windows encoded and their length.
+
+    A reference no longer than :data:`WINDOW_SECONDS` is encoded whole. A longer one is cut into consecutive
+    windows; those within 40 dB of the loudest are encoded (the :data:`MAX_WINDOWS` loudest, at most) and
+    their latents averaged.
+    """
+    length = reference.shape[-1]
+    window = min(length, math.ceil(WINDOW_SECONDS * model.config.encoder["sample_rate"]))
+    starts = window_starts(length, window, most=length)
+    levels = [float(reference[:, s:s + window].square().mean()) for s in starts]
+    loudest = sorted(zip(levels, starts), reverse=True)[:MAX_WINDOWS]
+    active = sorted(s for level, s in loudest if level > 1e-4 * loudest[0][0])
+    latents = []
+    with torch.no_grad():
+        for s in active:
+            x = reference[None, :, s:s + window]
+            d = dry[None, :, s:s + window].mean(1, keepdim=True) if model.config.condition_on_source else None
+            latents.append(model.latents(x, d))
+    return torch.stack(latents).mean(0), active, window
+
+
+def search(model, latents: Tensor, count: int, seed: int = 0) -> List[Candidate]:
+    """The greedy decoding and ``count - 1`` sampled ones (one seeded generator), duplicates dropped, each
+    scored by the model's log-likelihood where its decoder has one (:meth:`TokenGTDecoder.log_likelihood`)."""
+    from graphfx.tokens import graph_to_tokens, pad_tokens
+
+    decoder, rate = model.decoder, model.config.encoder["sample_rate"]
+    graphs = decoder.generate(latents, sample_rate=rate)
+    sources = ["greedy"]
+    if count > 1 and "generator" in inspect.signature(decoder.generate).parameters:
+        generator = torch.Generator().manual_seed(seed)
+        graphs += decoder.generate(latents.expand(count - 1, -1, -1), sample_rate=rate, generator=generator)
+        sources += [f"sample {k}" for k in range(1, count)]
+    found, seen = [], set()
+    for graph, source in zip(graphs, sources):
+        key = graph.to_json(indent=None)
+        if key not in seen:
+            seen.add(key)
+            found.append(Candidate(graph, source))
+    if getattr(decoder, "token_by_token", False) and hasattr(decoder, "log_likelihood"):
+        tokens = pad_tokens([graph_to_tokens(c.graph) for c in found])
+        scores = decoder.log_likelihood(latents.expand(len(found), -1, -1), tokens)
+        for c, score in zip(found, scores.tolist()):
+            c.log_likelihood = score
+    return found
+
+
+def clip_loss(graphs: List[AudioGraph], dry: Tensor, reference: Tensor, sample_rate: int) -> Tensor:
+    """MSS loss ``[len(graphs)]`` of each graph rendering ``dry`` ``[1, C, T]``, against ``reference``
+    ``[1, 2, T]``, levels matched (fast renderer)."""
+    from graphfx.renderer import render
+
+    with torch.no_grad():
+        wet = render(graphs, dry.expand(len(graphs), -1, -1), sample_rate=sample_rate)
+        return matched_mss(wet, reference.expand(len(graphs), -1, -1))
+
+
+def matched_mss(wet: Tensor, reference: Tensor) -> Tensor:
+    """MSS loss ``[B]`` of ``wet`` scaled to the energy of ``reference`` (both ``[B, 2, T]``): the level of a
+    recording says nothing of its processing."""
+    energy = reference.square().mean(dim=(1, 2), keepdim=True)
+    scale = torch.sqrt((energy + 1e-12) / (wet.square().mean(dim=(1, 2), keepdim=True) + 1e-12))
+    return mss_loss(wet * scale, reference)
+
+
+def refine(graph: AudioGraph, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: int = 100,
+           lr: float = 0.05, pull: float = 0.1, progress: Optional[Progress] = None) -> Tuple[AudioGraph, dict]:
+    """Test-time refinement of a graph's parameters and edge gains against a reference.
+
+    The normalized parameters ``u`` and the edge gains ``g`` are reparametrized as ``u = sigmoid(a)``,
+    ``g = GAIN_MAX * sigmoid(b)`` (so they stay in range) and ``a, b`` optimized with Adam on the
+    level-matched MSS loss of the differentiable renderer (:func:`graphfx.render` with ``grad=True``), plus
+    ``pull`` times the mean squared distance of ``u`` and ``g / GAIN_MAX`` to where they started.
+
+    Args:
+        graph: the starting graph (the network's estimate).
+        dry: ``[1, C, T]`` dry audio; reference: ``[1, 2, T]`` the recording, both at ``sample_rate``.
+        steps, lr, pull: of the optimization.
+        progress: called as ``progress(step, steps, mss)`` after each step.
+
+    Returns:
+        The graph whose parameters gave the lowest loss (measured with the exact, fast renderer; the
+        starting graph when refinement did not improve it) and a report: ``before``, ``after`` and the
+        loss at each step (``curve``, differentiable renderer).
+    """
+    return _refine(graph, dry, reference, sample_rate, steps=steps, lr=lr, pull=pull, progress=progress)
+
+
+def _refine(graph, dry, reference, sample_rate, *, steps, lr=0.05, pull=0.1, progress=None):
+    from torch_geometric.data import Batch
+
+    from graphfx.renderer import render
+    from graphfx.tokens import GAIN_MAX
+
+    data = Batch.from_data_list([graph.to_hetero()])
+    mask = data[HETERO_NODE].param_mask
+    u0 = data[HETERO_NODE].params.float().clamp(0, 1)
+    g0 = (data[HETERO_EDGE].gain.float() / GAIN_MAX).clamp(0, 1)
+    a = torch.logit(u0.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+    b = torch.logit(g0.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+    optimizer = torch.optim.Adam([a, b], lr=lr)
+    best, curve = (math.inf, None, None), []
+    for step in range(steps):
+        u, g = torch.where(mask, torch.sigmoid(a), torch.zeros_like(a)), torch.sigmoid(b)
+        data[HETERO_NODE].params, data[HETERO_EDGE].gain = u, GAIN_MAX * g
+        mss = matched_mss(render(data, dry, sample_rate=sample_rate, grad=True), reference).mean()
+        distance = (u - u0)[mask].square().mean() if mask.any() else u.sum() * 0
+        if g.numel():
+            distance = distance + (g - g0).square().mean()
+        value = mss.detach().item()
+        if value < best[0]:
+            best = (value, u.detach().clone(), GAIN_MAX * g.detach().clone())
+        optimizer.zero_grad()
+        (mss + pull * distance).backward()
+        optimizer.step()
+        curve.append(value)
+        if progress is not None:
+            progress(step + 1, steps, value)
+    refined = graph if best[1] is None else with_values(graph, best[1], best[2])
+    before, after = clip_loss([graph, refined], dry, reference, sample_rate).tolist()
+    if after > before:
+        refined, after = graph, before
+    return refined, {"steps": steps, "before": _round(before), "after": _round(after),
+                     "curve": [_round(x) for x in curve]}
+
+
+def with_values(graph: AudioGraph, params: Tensor, gains: Tensor) -> AudioGraph:
+    """``graph`` with normalized parameters ``[N, MAX_PARAMS]`` (rows in node order) and edge gains ``[E]``."""
+    nodes = [Node(n.id, n.type, {p.name: round_param(float(p.denormalize(float(params[i, j]))))
+                                 for j, p in enumerate(n.spec.params)}, n.track)
+             for i, n in enumerate(graph.nodes)]
+    edges = [Edge(e.src, e.dst, e.outlet, e.inlet, round(float(gain), 6)) for e, gain in zip(graph.edges, gains)]
+    return AudioGraph(nodes, edges, graph.sample_rate)
+
+
+def loudest_start(audio: Tensor, frames: int) -> int:
+    """First sample of the loudest excerpt of ``frames`` samples of ``audio`` ``[C, T]`` (on a grid of
+    ``frames / 8``)."""
+    if audio.shape[-1] <= frames:
+        return 0
+    energy = torch.cat([audio.new_zeros(1, dtype=torch.float64), audio.double().square().sum(0).cumsum(0)])
+    hop = max(1, frames // 8)
+    totals = energy[frames::hop] - energy[:-frames:hop][:len(energy[frames::hop])]
+    return int(totals.argmax()) * hop
+
+
+def write_folder(out: str, graph: AudioGraph, report: dict, reference: Tensor, sample_rate: int,
+                 dry: Optional[Tensor] = None) -> List[str]:
+    """Writes ``graph.json``, ``graph.png`` and, with the dry signal ``[C, T]``, ``estimate.wav`` (it rendered
+    through the graph) and ``reference.wav`` (``[2, T]``, the recording at the model's rate); then
+    ``report.json``, which lists them. Returns the file names written."""
+    from graphfx.draw import draw
+    from graphfx.renderer import render
+
+    os.makedirs(out, exist_ok=True)
+    graph.save(os.path.join(out, "graph.json"))
+    written = ["graph.json"]
+    try:
+        draw(graph, os.path.join(out, "graph.png"), title="estimated graph")
+        written.append("graph.png")
+    except ImportError as err:
+        report["picture"] = str(err)
+    if dry is not None:
+        with torch.no_grad():
+            wet = render(graph, dry[None], sample_rate=sample_rate)[0]
+        save_audio(os.path.join(out, "estimate.wav"), wet, sample_rate)
+        save_audio(os.path.join(out, "reference.wav"), reference, sample_rate)
+        written += ["estimate.wav", "reference.wav"]
+    report["files"] = written + ["report.json"]
+    with atomic_path(os.path.join(out, "report.json"), suffix=".json") as tmp:
+        with open(tmp, "w") as f:
+            json.dump(report, f, indent=1)
+            f.write("\n")
+    return report["files"]
+
+
+def _load_model(checkpoint, task: str):
+    """The model and where it came from (``{"checkpoint": path, "shipped": bool}``)."""
+    from graphfx.estimator import BlindEstimator, load_estimator
+    from graphfx.pretrained import checkpoint_path
+
+    if task not in ("singing", "drums"):
+        raise GraphFXError(f"task must be 'singing' or 'drums', got {task!r}")
+    if isinstance(checkpoint, BlindEstimator):
+        model, source = checkpoint.eval(), {"checkpoint": None, "shipped": False}
+    else:
+        path = str(checkpoint) if checkpoint is not None else checkpoint_path(task)
+        model, source = load_estimator(path), {"checkpoint": path, "shipped": checkpoint is None}
+    decodes = model.config.decoder_config.get("task", "auto")
+    if decodes not in ("auto", task):
+        raise GraphFXError(f"this model estimates {decodes} graphs, not {task} (see --task)")
+    return model, source
+
+
+def _as_clip(audio) -> Tensor:
+    audio = torch.as_tensor(audio)
+    return audio[0] if audio.dim() == 3 and audio.shape[0] == 1 else audio
+
+
+def _prepare(audio, sample_rate: int, rate: int, what: str) -> Tensor:
+    """``audio`` as float32 ``[C, T]`` at ``rate``, checked: mono or stereo, finite, not silent."""
+    x = _as_clip(audio)
+    if x.dim() == 1:
+        x = x[None]
+    if x.dim() != 2 or x.shape[0] not in (1, 2) or x.shape[-1] == 0:
+        raise AudioError(f"{what} must be [channels, samples] with 1 or 2 channels, got {list(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise AudioError(f"{what} contains NaN or Inf samples")
+    if not float(x.abs().max()) > SILENCE:
+        raise AudioError(f"{what} is silent: there is no processing to estimate")
+    return resample(x, sample_rate, rate)
+
+
+def _round(value, digits: int = 5):
+    return None if value is None else round(float(value), digits)
+
+
+class _CallableModule(types.ModuleType):
+    """``graphfx.estimate`` is this module once any code imports it, and :func:`estimate` before: calling the
+    module calls the function, so ``graphfx.estimate(...)`` works either way."""
+
+    def __call__(self, *args, **kwargs):
+        return estimate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

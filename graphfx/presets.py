@@ -12,6 +12,7 @@ Plain data, read by the layers that need it: :func:`graphfx.estimator.estimator_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -63,3 +64,19 @@ PRESETS = {
     "smoke": Preset("smoke", 16000, 0.5, 24, 6, "tiny", "tiny",
                     TrainConfig(steps=20, batch_size=4, lr=1e-3, warmup=5, log_every=5, checkpoint_every=10)),
 }
+
+
+def data_mismatch(preset: Preset, sample_rate: int, num_samples: int) -> Optional[str]:
+    """One line of warning when a dataset's clips differ from the preset's (``None`` when they match).
+
+    A training step costs about in proportion to the samples in a clip (the encoder's input), so the line
+    says how much longer a step will take than the preset's sizes assume, and how to make matching data.
+    """
+    expected = round(preset.seconds * preset.sample_rate)
+    if (sample_rate, num_samples) == (preset.sample_rate, expected):
+        return None
+    ratio = num_samples / expected
+    return (f"the dataset has {num_samples / sample_rate:.2f} s clips at {sample_rate} Hz ({num_samples} samples), "
+            f"the {preset.name} preset {preset.seconds:.2f} s at {preset.sample_rate} Hz ({expected}): a step will "
+            f"take roughly {ratio:.1f}x as long (samples per clip); matching data: graphfx generate --sample-rate "
+            f"{preset.sample_rate} --samples {expected}")

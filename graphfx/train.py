@@ -64,6 +64,12 @@ def best_checkpoint(path: str) -> str:
     return best if os.path.exists(best) else path
 
 
+def resume_step(out_dir: str) -> int:
+    """The step that :func:`train` resumes from in run directory ``out_dir`` (0 without a checkpoint)."""
+    path = os.path.join(out_dir, CHECKPOINT)
+    return int(load_checkpoint(path)["step"]) if os.path.exists(path) else 0
+
+
 @torch.no_grad()
 def validation_losses(model: nn.Module, batches, device: str) -> Dict[str, float]:
     """Mean teacher-forced losses over ``batches`` (eval mode; the model's mode is restored)."""

@@ -125,3 +125,22 @@ def test_a_missing_output_folder_is_created_for_folder_outputs(inputs, tmp_path)
                                        "--out", str(tmp_path / "new" / "data")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "new" / "data" / "dataset.json").exists()
+
+
+PICTURES = {
+    "draw": lambda i, out: ["draw", i["graph"], "-o", out],
+    "estimate --picture": lambda i, out: ["estimate", i["checkpoint"], i["wav"], "-o",
+                                          os.path.join(i["work"], "never.json"), "--picture", out],
+    "stats --plot": lambda i, out: ["stats", i["data"], "--plot", out],
+}
+
+
+@pytest.mark.parametrize("name", PICTURES)
+@pytest.mark.parametrize("file_name, expected", [("g.bmp", "cannot draw .bmp"), ("g", "no file extension")])
+def test_a_picture_format_that_cannot_be_drawn_is_one_line_before_any_work(inputs, name, file_name, expected):
+    work = tempfile.mkdtemp(dir=inputs["base"])
+    before = _tree(inputs["base"])
+    result = CliRunner().invoke(main, PICTURES[name]({**inputs, "work": work}, os.path.join(work, file_name)))
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and expected in lines[0] and "png" in lines[0], result.output
+    assert _tree(inputs["base"]) == before

@@ -22,6 +22,10 @@ def test_bench_smoke_end_to_end(tmp_path):
     out = tmp_path / "bench"
     result = runner.invoke(main, ["bench", "--decoder", "tokengt", "--preset", "smoke", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    for phase in ("dataset: 36/36 examples", "tokengt training: 20/20 steps", "tokengt seen: 6/6 examples",
+                  "tokengt unseen: 6/6 examples", "tokengt: writing"):  # each phase, with its progress
+        assert phase in result.output, result.output
+    assert " ± " in result.output  # the intervals in the console table
     results = json.loads((out / "results.json").read_text())
     for split in ("seen", "unseen"):
         metrics = results["systems"]["tokengt"][split]
@@ -58,6 +62,18 @@ def test_bench_smoke_end_to_end(tmp_path):
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     result = runner.invoke(main, ["estimate", str(tmp_path / "broken.pt"), str(song), "-o", str(graph_file)])
     assert result.exit_code == 2 and "error" in result.output
+
+
+def test_the_console_table_shows_intervals_and_survives_nulls(tmp_path, monkeypatch):
+    def run(labels, preset, task, out_dir, **options):  # what results.json may hold after a merge
+        return {"systems": {"tokengt": {"unseen": {"iou": [0.323, 0.025], "node_error_rate": [None, None],
+                                                   "edge_error_rate": [0.5, None]}}}}
+
+    monkeypatch.setattr("graphfx.bench.run", run)
+    result = CliRunner().invoke(main, ["bench", "--decoder", "tokengt", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "unseen" in line)
+    assert "0.323 ± 0.025" in row and "0.500" in row and " - " in row, result.output
 
 
 def _results(preset, systems):

@@ -146,6 +146,14 @@ def test_train_smoke_and_clear_errors(run, tmp_path):
                  "--batch-size", "2")
     assert result.exit_code == 0, result.output
     assert "tensorboard --logdir" in result.output and (tmp_path / "run" / "checkpoint.pt").exists()
+    assert "training tokengt: 2/2 steps" in result.output and "warning" not in result.output
+    # Resumed, with another preset's sizes than the data's: a resume line and a one-line warning.
+    result = run("train", "--data", data, "--out", str(tmp_path / "run"), "--preset", "cpu", "--steps", "3",
+                 "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "resuming from step 2" in result.output and "training tokengt: 3/3 steps" in result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "the cpu preset 2.00 s at 16000 Hz" in warnings[0], result.output
     result = run("train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2"))
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     result = run("train", "--data", data, "--out", str(tmp_path / "r3"), "--decoder", "nope", "--preset", "smoke")

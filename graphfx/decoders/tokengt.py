@@ -180,6 +180,19 @@ class TokenGTDecoder(GraphDecoder):
                       track=torch.where(is_node, choice["track"] - 1, none),
                       params=tokens.params[:, 1:], param_mask=tokens.param_mask[:, 1:], gain=tokens.gain[:, 1:])
 
+    @torch.no_grad()
+    def log_likelihood(self, latents: Tensor, tokens: Tokens) -> Tensor:
+        """The model's own score of each prototype, ``[B]``: the teacher-forced sum, over the tokens after
+        ``start``, of the log-probability of every field chosen (no label smoothing, no constraint masks)."""
+        tokens = tokens.to(latents.device)
+        with eval_mode(self):
+            logits = self.head_logits(self.backbone(latents, tokens, causal=True)[:, :-1])
+        total = latents.new_zeros(latents.shape[0])
+        for name, target in self.targets(tokens).items():
+            log_p = logits[name].log_softmax(-1).gather(-1, target.clamp(min=0)[..., None]).squeeze(-1)
+            total = total + torch.where(target != IGNORE, log_p, torch.zeros_like(log_p)).sum(-1)
+        return total
+
     @staticmethod
     def targets(tokens: Tokens) -> Dict[str, Tensor]:
         """Next-token targets ``[B, L - 1]`` per head (``-100`` where a field does not apply)."""

@@ -203,3 +203,18 @@ def test_sampled_decoding_is_valid_seeded_and_varied():
     assert all(g.is_valid() for g in first + other)
     assert [g.to_json() for g in first] == [g.to_json() for g in again]
     assert [g.to_json() for g in first] != [g.to_json() for g in other]
+
+
+def test_log_likelihood_is_the_teacher_forced_cross_entropy_and_ignores_padding():
+    decoder = _decoder(label_smoothing=0.0).eval()
+    graphs, tokens = _batch((0, 1))
+    latents = torch.randn(2, 1, decoder.config.d_model)
+    score = decoder.log_likelihood(latents, tokens)
+    assert score.shape == (2,) and (score < 0).all()
+    alone = pad_tokens([graph_to_tokens(graphs[1])])
+    assert torch.allclose(decoder.log_likelihood(latents[1:], alone), score[1:], atol=1e-4)  # padding adds nothing
+    with torch.no_grad():
+        losses = decoder.loss(latents[1:], alone)
+    counts = {name: int((target != -100).sum()) for name, target in decoder.targets(alone).items()}
+    total = sum(losses[name] * count for name, count in counts.items())
+    assert torch.allclose(-score[1], total, rtol=1e-4)
