@@ -8,11 +8,14 @@ trained on fresh graphs every step, and the parameter L1 on 64 other graphs is p
 
 Variants (``--variant``):
 
-* ``bottleneck``: as in ``graphfx bench`` (the graph encoder's pooled latents);
+* ``node_latents``: as in ``graphfx bench`` (pooled latents for the prototype stage, and the graph
+  encoder's output at each node's token for that node's parameters);
+* ``bottleneck``: the paper's, the pooled latents only (as in ``graphfx bench`` before 2026-12-03);
 * ``per_token``: no bottleneck, the graph encoder's per-token outputs are the latents;
 * ``plumbing``: the true parameters are added to the decoder's own token embeddings (checks that the
   head, loss and masks learn at all).
 
+    python benchmarks/autoencoder_params.py --variant node_latents --steps 300
     python benchmarks/autoencoder_params.py --variant bottleneck --steps 600
     python benchmarks/autoencoder_params.py --variant per_token --params-only --lr 3e-4
 """
@@ -27,7 +30,7 @@ from graphfx import catalog
 from graphfx.estimator import BlindEstimator, estimator_config
 from graphfx.presets import PRESETS
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
-from graphfx.tokens import Tokens, graph_to_tokens, pad_tokens
+from graphfx.tokens import NODE, Tokens, graph_to_tokens, pad_tokens
 
 
 def random_params(seed: int) -> Tokens:
@@ -68,19 +71,30 @@ class WithParameters(nn.Module):
         return self.inner(tokens) + self.params(parameter_values(tokens))
 
 
+def squared_error(model: BlindEstimator, tokens: Tokens) -> torch.Tensor:
+    """Mean squared error of the parameter stage on the node parameters of ``tokens``."""
+    predicted, _ = model.decoder.estimate(model.latents(None, None, tokens), tokens)
+    mask = tokens.param_mask & (tokens.kind == NODE)[..., None]
+    return (predicted - tokens.params.float()).pow(2)[mask].mean()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", choices=["bottleneck", "per_token", "plumbing"], default="bottleneck")
+    parser.add_argument("--variant", choices=["node_latents", "bottleneck", "per_token", "plumbing"],
+                        default="node_latents")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--params-only", action="store_true", help="train on the parameter loss alone")
     parser.add_argument("--param-weight", type=float, default=1.0)
+    parser.add_argument("--mse", action="store_true", help="train the parameter stage on squared errors (the L1 is "
+                                                           "still what is reported)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     config = estimator_config(PRESETS["cpu"], "singing", "tokengt", latent="graph")
     config.decoder_config["param_weight"] = args.param_weight
+    config.decoder_config["node_latents"] = args.variant == "node_latents"
     model = BlindEstimator(config)
     if args.variant == "per_token":
         model.encoder = PerTokenGraphEncoder(model.encoder)
@@ -95,6 +109,8 @@ def main():
         model.train()
         losses = model(None, batch)
         objective = losses["params"] if args.params_only else losses["loss"]
+        if args.mse:
+            objective = objective - losses["params"] + squared_error(model, batch)
         optimizer.zero_grad()
         objective.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

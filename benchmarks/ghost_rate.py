@@ -9,7 +9,6 @@ of nodes change the output by 1 dB or less.
     python benchmarks/ghost_rate.py --task drums --num 192 --start 1000
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from graphfx.provenance import git_revision, hardware
+from graphfx.provenance import write_result
 from graphfx.sources import make_source
 from graphfx.synth.ghosts import ghost_report
 from graphfx.synth.pairs import make_pairs
@@ -77,13 +76,8 @@ def main():
     result = {"task": args.task, "graphs": len(pairs), "first_seed": args.start, "processors": len(report.types),
               "threshold_db": args.threshold_db, "ghost_rate": report.ghost_rate, "by_type": report.by_type(),
               "by_place": report.by_place(),
-              "samples": args.samples, "sample_rate": args.sample_rate, "seconds": round(elapsed, 1),
-              "git": git_revision(), "hardware": hardware(),
-              "date": time.strftime("%Y-%m-%d")}
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"ghost_rate_{args.task}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+              "samples": args.samples, "sample_rate": args.sample_rate, "seconds": round(elapsed, 1)}
+    path = write_result(os.path.join(args.out, f"ghost_rate_{args.task}.json"), result)
     console.print(f"wrote {path} ({elapsed:.0f} s)")
 
 

@@ -13,7 +13,6 @@ free-running search has not) and the committed results are left to do. Singing d
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
@@ -23,6 +22,7 @@ from graphfx.estimate import estimate
 from graphfx.estimator import load_estimator
 from graphfx.losses import mss_loss
 from graphfx.metrics import mean_ci, node_type_iou
+from graphfx.provenance import write_result
 from graphfx.renderer import render
 
 SYSTEMS = {"greedy": dict(candidates=1, refine=0), "search": dict(refine=0), "refine": dict()}
@@ -63,8 +63,7 @@ def main():
     for name, metrics in results.items():
         print(name, "  ".join(f"{k} {m:.3f} ± {ci:.3f}" for k, (m, ci) in metrics.items()))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=1)
+        print(f"wrote {write_result(args.out, {'args': vars(args), 'results': results})}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from graphfx.provenance import git_revision, hardware
+from graphfx.provenance import write_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRAPH = os.path.join(ROOT, "examples", "graphs", "gated_reverb.json")
@@ -75,12 +74,7 @@ def main():
         table.add_row(r["command"], f"{r['median_s']:.2f}", f"{r['min_s']:.2f}", f"{r['max_s']:.2f}",
                       "yes" if r["imports_torch"] else "no", "yes" if r["median_s"] < TARGET_S else "no")
     Console(width=120).print(table)
-    result = {"repeats": args.repeats, "target_s": TARGET_S, "git": git_revision(), "hardware": hardware(),
-              "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {args.out}")
+    print(f"wrote {write_result(args.out, {'repeats': args.repeats, 'target_s': TARGET_S, 'rows': rows})}")
 
 
 if __name__ == "__main__":

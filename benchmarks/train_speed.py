@@ -10,7 +10,6 @@ greedy generation plus parameter estimation). Runs on CUDA too when asked.
     python benchmarks/train_speed.py --presets cpu --steps 5
 """
 import argparse
-import json
 import os
 import random
 import statistics
@@ -23,7 +22,7 @@ from rich.table import Table
 from graphfx.decoders import registry
 from graphfx.estimator import BlindEstimator, estimator_config
 from graphfx.presets import PRESETS
-from graphfx.provenance import git_revision, hardware
+from graphfx.provenance import write_result
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 from graphfx.tokens import graph_to_tokens, pad_tokens
 
@@ -83,12 +82,8 @@ def main():
                       f"{r['step_ms']:.0f}", f"{r['examples_per_s']:.1f}", f"{r['encoder_ms_per_clip']:.1f}",
                       f"{r['decode_ms_per_clip']:.0f}")
     Console(width=140).print(table)
-    result = {"device": args.device, "threads": torch.get_num_threads(), "git": git_revision(),
-              "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {args.out}")
+    result = {"device": args.device, "threads": torch.get_num_threads(), "rows": rows}
+    print(f"wrote {write_result(args.out, result)}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from graphfx.tokens import NODE, Tokens
 
 #: The ``format`` entry of every checkpoint.
 CHECKPOINT_FORMAT = "graphfx.checkpoint"
-#: Checkpoints of version 1 predate estimated edge gains (:func:`load_estimator` rebuilds them without).
-CHECKPOINT_VERSION = 2
+#: Checkpoints of version 1 predate estimated edge gains, those of version 2 the per-type parameter
+#: read-out (:func:`load_estimator` rebuilds them without).
+CHECKPOINT_VERSION = 3
 
 
 class CheckpointError(GraphFXError):
@@ -88,6 +89,8 @@ def estimator_config(preset: Preset, task: str, decoder: str, *, sample_rate: Op
     decoder_config["d_model"] = encoder.d_model
     if "task" in decoder_config:
         decoder_config["task"] = task
+    if "node_latents" in decoder_config:  # the autoencoder hands one latent per node to the parameter stage
+        decoder_config["node_latents"] = latent == "graph"
     # The presence loss needs audio latents; the learned and autoencoded rows do without it.
     config = EstimatorConfig(decoder, decoder_config, asdict(encoder), latent, condition_on_source,
                              presence_weight=preset.presence_weight if latent == "audio" else 0.0)
@@ -110,7 +113,9 @@ class BlindEstimator(nn.Module):
         self.config = config
         audio = EncoderConfig(**config.encoder)
         # Only the encoder in use is built, so that DDP sees no unused parameters.
-        self.encoder = (GraphEncoder(GraphEncoderConfig(audio.d_model, num_queries=audio.num_latents))
+        slots = config.decoder_config.get("max_nodes", 0) if config.decoder_config.get("node_latents") else 0
+        self.encoder = (GraphEncoder(GraphEncoderConfig(audio.d_model, num_queries=audio.num_latents,
+                                                        node_slots=slots))
                         if config.latent == "graph" else ReferenceEncoder(audio))
         self.decoder = registry.create(config.decoder, **config.decoder_config)
         self.presence = (nn.Linear(audio.d_model, len(catalog.NODE_TYPES))
@@ -183,6 +188,8 @@ def load_estimator(path: str) -> BlindEstimator:
         config = EstimatorConfig(**state["model_config"])
         if state.get("version", 1) < 2 and "estimate_gains" in _config_fields(config.decoder):
             config.decoder_config.setdefault("estimate_gains", False)  # saved before the gain head existed
+        if state.get("version", 1) < 3 and "typed_params" in _config_fields(config.decoder):
+            config.decoder_config.setdefault("typed_params", False)
         model = BlindEstimator(config)
         model.load_state_dict(state["model"])
     except (TypeError, KeyError, RuntimeError, GraphFXError) as err:

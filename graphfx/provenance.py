@@ -1,7 +1,9 @@
 """Where a result came from: the git revision and the machine (for checkpoints and benchmark files)."""
+import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -26,3 +28,14 @@ def hardware() -> dict:
         pass
     return {"cpu_model": model, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
             "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}"}
+
+
+def write_result(path: str, result: dict) -> str:
+    """Writes a benchmark's ``result`` as JSON to ``path``, stamped with ``git``, ``hardware`` and ``date``
+    (creating the folder); returns ``path``."""
+    stamped = {**result, "git": git_revision(), "hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(stamped, f, indent=1)
+        f.write("\n")
+    return path

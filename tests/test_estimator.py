@@ -39,6 +39,23 @@ def test_broken_checkpoints_are_clear_errors(tmp_path):
         load_checkpoint(str(bad))
 
 
+@pytest.mark.parametrize("version, absent", [(1, ("estimate_gains", "typed_params")), (2, ("typed_params",))])
+def test_older_checkpoints_rebuild_the_heads_they_were_saved_with(tmp_path, version, absent):
+    from graphfx.estimator import CHECKPOINT_FORMAT
+    config = estimator_config(PRESETS["smoke"], "singing", "tokengt")
+    for name in absent:  # a decoder of that version: stored without the field, built without the head
+        config.decoder_config[name] = False
+    model = BlindEstimator(config)
+    stored = config.to_dict()
+    for name in absent:
+        del stored["decoder_config"][name]
+    path = str(tmp_path / "old.pt")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": version, "model_config": stored,
+                "model": model.state_dict()}, path)
+    loaded = load_estimator(path)
+    assert all(getattr(loaded.decoder.config, name) is False for name in absent)
+
+
 def test_estimate_imports_no_training_code(tmp_path):
     """`graphfx estimate` loads a checkpoint and decodes without importing training, datasets or TensorBoard."""
     config = estimator_config(PRESETS["smoke"], "singing", "tokengt")

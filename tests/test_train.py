@@ -3,7 +3,8 @@ import torch
 
 from graphfx.estimator import estimator_config, load_checkpoint, load_estimator
 from graphfx.synth.generate import DatasetSpec, generate
-from graphfx.train import PRESETS, TrainConfig, lr_factor, train
+from graphfx.presets import PRESETS
+from graphfx.train import TrainConfig, lr_factor, train
 
 
 @pytest.fixture(scope="module")

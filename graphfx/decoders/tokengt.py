@@ -78,6 +78,10 @@ class TokenGTDecoder(GraphDecoder):
             label_smoothing: of the prototype cross-entropies (paper: 0.1).
             param_weight: weight of the parameter (and edge-gain) L1 losses in the total.
             estimate_gains: also regress edge gains (checkpoints older than the head load without it).
+            typed_params: one parameter read-out per node type (slot ``k`` of a compressor and of an EQ get
+                their own weights) instead of one shared by every type (checkpoints before version 3).
+            node_latents: the last ``max_nodes`` latents are one per node (the autoencoder's), read by the
+                parameter stage at each node token (see :class:`~graphfx.models.backbone.BackboneConfig`).
             task: default task of constrained decoding: ``"auto"``, ``"singing"`` or ``"drums"``.
         """
 
@@ -92,6 +96,8 @@ class TokenGTDecoder(GraphDecoder):
         label_smoothing: float = 0.1
         param_weight: float = 1.0
         estimate_gains: bool = True
+        typed_params: bool = True
+        node_latents: bool = False
         task: str = "auto"
 
         PRESETS: ClassVar[Dict[str, Dict]] = {
@@ -102,7 +108,8 @@ class TokenGTDecoder(GraphDecoder):
 
         def backbone(self) -> BackboneConfig:
             return BackboneConfig(self.d_model, self.num_layers, self.num_heads, self.dim_feedforward, self.dropout,
-                                  self.max_nodes, self.node_id, self.node_id_dim)
+                                  self.max_nodes, self.node_id, self.node_id_dim,
+                                  node_slots=self.max_nodes if self.node_latents else 0)
 
     def __init__(self, config: "TokenGTDecoder.Config"):
         super().__init__(config)
@@ -117,7 +124,8 @@ class TokenGTDecoder(GraphDecoder):
             "outlet": nn.Linear(d, len(catalog.OUTLETS)),
             "inlet": nn.Linear(d, len(catalog.INLETS)),
         })
-        self.param_head = nn.Linear(d, catalog.MAX_PARAMS)
+        types = len(catalog.NODE_TYPES) if config.typed_params else 1
+        self.param_head = nn.Linear(d, types * catalog.MAX_PARAMS)
         self.gain_head = nn.Linear(d, 1) if config.estimate_gains else None
         counts = [len(catalog.SPECS[t].params) for t in catalog.NODE_TYPES]
         type_mask = torch.arange(catalog.MAX_PARAMS)[None, :] < torch.tensor([0] + counts)[:, None]
@@ -224,7 +232,12 @@ class TokenGTDecoder(GraphDecoder):
 
     def continuous(self, h: Tensor, tokens: Tokens) -> Tuple[Tensor, Optional[Tensor]]:
         """Parameters and edge gains (see :meth:`estimate`) read from the outputs ``h`` ``[B, L, D]`` of the tokens."""
-        params = self.mask_params(torch.sigmoid(self.param_head(h)), tokens)
+        raw = self.param_head(h)                                                  # (B, L, types * P)
+        if self.config.typed_params:  # each token reads its own type's slots
+            raw = raw.unflatten(-1, (-1, catalog.MAX_PARAMS))                     # (B, L, types, P)
+            index = tokens.proc_type.clamp(min=0)[..., None, None].expand(-1, -1, 1, raw.shape[-1])
+            raw = raw.gather(2, index).squeeze(2)                                 # (B, L, P)
+        params = self.mask_params(torch.sigmoid(raw), tokens)
         if self.gain_head is None:
             return params, None
         gains = GAIN_MAX * torch.sigmoid(self.gain_head(h).squeeze(-1))          # (B, L)

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from graphfx import catalog
 from graphfx.errors import GraphFXError
-from graphfx.tokens import KINDS, PAD, Tokens
+from graphfx.tokens import KINDS, NODE, PAD, Tokens
 
 NODE_ID_KINDS = ("sinusoidal", "orthonormal")
 
@@ -55,6 +55,9 @@ class BackboneConfig:
         node_id: ``"sinusoidal"`` (the paper's) or ``"orthonormal"`` node identifiers.
         node_id_dim: width of one node identifier (default ``d_model // 2``); the
             orthonormal table needs ``max_nodes <= node_id_dim``.
+        node_slots: when > 0, the last ``node_slots`` latents are one per node id (the autoencoder's graph
+            encoder gives them): they are no prefix, and in the parameter pass each node token's
+            embedding adds a projection of its node's latent.
     """
 
     d_model: int = 512
@@ -65,6 +68,7 @@ class BackboneConfig:
     max_nodes: int = 64
     node_id: str = "sinusoidal"
     node_id_dim: Optional[int] = None
+    node_slots: int = 0
 
     def __post_init__(self):
         if self.d_model % self.num_heads:
@@ -155,11 +159,17 @@ class Backbone(nn.Module):
         self.config = config
         self.embed = TokenEmbedding(config)
         self.task_token = nn.Parameter(torch.zeros(config.d_model))
+        self.node_in = nn.Linear(config.d_model, config.d_model) if config.node_slots else None
         layer = nn.TransformerEncoderLayer(config.d_model, config.num_heads, config.dim_feedforward, config.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, norm=nn.LayerNorm(config.d_model),
                                                  enable_nested_tensor=False)
         nn.init.normal_(self.task_token, std=0.02)
+
+    def split(self, latents: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """The prefix latents ``[B, Q, D]`` and the per-node latents ``[B, node_slots, D]`` (``None`` without)."""
+        slots = self.config.node_slots
+        return (latents, None) if not slots else (latents[:, :-slots], latents[:, -slots:])
 
     @staticmethod
     def causal_mask(num_latents: int, num_tokens: int, device=None) -> Tensor:
@@ -181,9 +191,13 @@ class Backbone(nn.Module):
         Returns:
             ``[B, L, D]``: the outputs of the tokens (the task token's output is dropped).
         """
+        latents, nodes = self.split(latents)
         B, Q, D = latents.shape
         L = tokens.kind.shape[1]
-        x = torch.cat([latents, self.embed(tokens).to(latents.dtype)], dim=1)           # (B, Q + L, D)
+        embedded = self.embed(tokens).to(latents.dtype)                                 # (B, L, D)
+        if nodes is not None and task_token:
+            embedded = embedded + self.node_in(node_latents(nodes, tokens))
+        x = torch.cat([latents, embedded], dim=1)                                        # (B, Q + L, D)
         padding = torch.cat([torch.zeros(B, Q, dtype=torch.bool, device=latents.device), tokens.kind == PAD], 1)
         if task_token:
             x = torch.cat([x, self.task_token.to(x.dtype).expand(B, 1, D)], dim=1)       # (B, Q + L + 1, D)
@@ -198,6 +212,7 @@ class Backbone(nn.Module):
 
         Equals ``forward(latents, tokens, causal=True)`` (eval mode: no dropout is applied).
         """
+        latents, _ = self.split(latents)
         Q = latents.shape[1]
         x = torch.cat([latents, self.embed(tokens).to(latents.dtype)], dim=1)             # (B, Q + L, D)
         mask = ~self.causal_mask(Q, x.shape[1] - Q, latents.device)                      # True = may attend
@@ -236,6 +251,14 @@ class Backbone(nn.Module):
             x = x + attn.out_proj(a.transpose(1, 2).reshape(B, n, D))
             x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
         return self.transformer.norm(x), new_cache
+
+
+def node_latents(nodes: Tensor, tokens: Tokens) -> Tensor:
+    """``[B, L, D]``: at each node token the latent of its node id (``nodes`` ``[B, slots, D]``), 0 elsewhere."""
+    is_node = (tokens.kind == NODE) & (tokens.src >= 0) & (tokens.src < nodes.shape[1])
+    index = torch.where(is_node, tokens.src, torch.zeros_like(tokens.src))
+    picked = nodes.gather(1, index[..., None].expand(-1, -1, nodes.shape[-1]))
+    return picked * is_node[..., None].to(picked.dtype)
 
 
 def mask_ones(rows: int, cols: int, device=None) -> Tensor:

@@ -130,7 +130,7 @@ NORMS = ("channel", "group")
 #: What the CPU-sized presets add to the paper's encoder so that it learns within a short budget
 #: (shared/notes/estimator-diagnosis.md). The ``paper`` preset and the dataclass defaults stay the paper's,
 #: so configurations stored before these fields rebuild the same model.
-LEARNS_EARLY = dict(norm="group", stats_token=True)
+LEARNS_EARLY = dict(norm="group", stats_token=True, spectral_token=True)
 
 
 def num_queries_for(task: str) -> int:
@@ -168,6 +168,10 @@ class EncoderConfig:
         stats_token: append one latent made from the time mean and standard deviation of the projected
             sequence (one query behaves like a time mean at initialization: no second-order statistics
             of time would reach the decoder).
+        spectral_token: append one latent made by an MLP from statistics of the log-Mel spectrogram itself
+            (:func:`spectral_statistics`: per band and channel, and for the side signal, the time mean,
+            the standard deviation and that of the frame-to-frame change), which reach the decoder from
+            the first step, without waiting for the convolutions to learn them.
     """
     sample_rate: int = 44100
     n_fft: int = 1536
@@ -184,6 +188,7 @@ class EncoderConfig:
     htk: bool = False
     norm: str = "channel"
     stats_token: bool = False
+    spectral_token: bool = False
 
     def __post_init__(self):
         # Tuples whatever came in (a JSON checkpoint gives lists).
@@ -211,8 +216,8 @@ class EncoderConfig:
 
     @property
     def num_latents(self) -> int:
-        """Latents per clip: the pooling queries, and the statistics token if any."""
-        return self.num_queries + int(self.stats_token)
+        """Latents per clip: the pooling queries, then the statistics and spectral tokens if any."""
+        return self.num_queries + int(self.stats_token) + int(self.spectral_token)
 
     @property
     def num_freq_out(self) -> int:
@@ -382,6 +387,10 @@ class ReferenceEncoder(nn.Module):
         self.out_norm = nn.LayerNorm(config.d_model)
         self.stats = (nn.Sequential(nn.Linear(2 * config.d_model, config.d_model), nn.LayerNorm(config.d_model))
                       if config.stats_token else None)
+        width = 3 * (config.in_channels + 1) * config.n_mels  # see spectral_statistics
+        self.spectral = (nn.Sequential(nn.Linear(width, config.d_model), nn.GELU(),
+                                       nn.Linear(config.d_model, config.d_model), nn.LayerNorm(config.d_model))
+                         if config.spectral_token else None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -424,6 +433,9 @@ class ReferenceEncoder(nn.Module):
         1/4 at its peak bin; powers are floored by adding ``LOG_EPS``.
         """
         self._check(audio)
+        return self._log_mel(audio)
+
+    def _log_mel(self, audio: Tensor) -> Tensor:
         c = self.config
         B, C, T = audio.shape
         # Always float32: half precision would flush the power floor to zero.
@@ -441,6 +453,10 @@ class ReferenceEncoder(nn.Module):
     def forward(self, audio: Tensor) -> Tensor:
         """Latents ``[B, num_latents, d_model]`` of ``audio [B, in_channels, T]``, any ``T >= n_fft``."""
         x = (self.mel(audio) + LOG_CENTER) / LOG_CENTER  # (B, C, M, N), float32
+        spectral = None
+        if self.spectral is not None:
+            side = (self._log_mel(0.5 * (audio[:, :1] - audio[:, 1:2])) + LOG_CENTER) / LOG_CENTER  # (B, 1, M, N)
+            spectral = self.spectral(spectral_statistics(torch.cat([x, side], 1)).to(self.proj.weight.dtype))
         x = x.to(self.proj.weight.dtype)  # a model converted with .half() / .bfloat16()
         # Channels-last memory: on CPU the depthwise convolutions, the channel layer norms and the pooling
         # run 2-4 times faster than in the default layout, and the layer norms need no copy.
@@ -451,7 +467,18 @@ class ReferenceEncoder(nn.Module):
         stats = torch.cat([memory.mean(1), memory.std(1, correction=0)], dim=-1) if self.stats is not None else None
         memory = memory + sinusoidal_positions(N, memory.shape[-1], device=memory.device, dtype=memory.dtype)
         queries = self.queries.unsqueeze(0).expand(B, -1, -1)  # (B, Q, D)
-        latents = self.out_norm(self.pool(queries, memory))  # (B, Q, D)
-        if stats is None:
-            return latents
-        return torch.cat([latents, self.stats(stats).unsqueeze(1)], dim=1)  # (B, Q + 1, D)
+        latents = [self.out_norm(self.pool(queries, memory))]  # (B, Q, D)
+        if stats is not None:
+            latents.append(self.stats(stats).unsqueeze(1))
+        if spectral is not None:
+            latents.append(spectral.unsqueeze(1))
+        return torch.cat(latents, dim=1)  # (B, num_latents, D)
+
+
+def spectral_statistics(mel: Tensor) -> Tensor:
+    """``[B, 3 * C * M]`` statistics of a log-Mel spectrogram ``[B, C, M, N]``: per channel and band, the
+    time mean (level, spectral shape, the balance between channels), the standard deviation over time
+    (dynamics) and that of the frame-to-frame difference (modulation, transients)."""
+    flux = mel.diff(dim=-1) if mel.shape[-1] > 1 else torch.zeros_like(mel)
+    stats = [mel.mean(-1), mel.std(-1, correction=0), flux.std(-1, correction=0)]
+    return torch.cat([s.flatten(1) for s in stats], dim=1)

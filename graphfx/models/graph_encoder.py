@@ -7,6 +7,12 @@ transformer without causal mask, and learnable queries pool them into latents
 of the same shape as the reference encoder's, ``[B, num_queries, d_model]``.
 If the decoder cannot reconstruct graphs from these, the decoder (or the
 latent size) is the bottleneck, not the audio.
+
+With ``node_slots`` the encoder also returns, after the pooled latents, its
+output at each node's token, one slot per node id, for the parameter stage
+to read at that node (``TokenGTDecoder.Config.node_latents``). Measured on the
+``cpu`` budget, the pooled latents alone do not carry the parameters back
+(benchmarks/README.md, "Why the parameter stage did not learn").
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from torch import Tensor, nn
 
 from graphfx import catalog
 from graphfx.models.backbone import BackboneConfig, TokenEmbedding
-from graphfx.tokens import PAD, Tokens
+from graphfx.tokens import NODE, PAD, Tokens
 
 
 @dataclass
@@ -27,10 +33,11 @@ class GraphEncoderConfig:
     num_heads: int = 4
     num_queries: int = 1
     max_nodes: int = 64
+    node_slots: int = 0
 
 
 class GraphEncoder(nn.Module):
-    """Tokens (with parameters) ``[B, L]`` -> latents ``[B, num_queries, d_model]``."""
+    """Tokens (with parameters) ``[B, L]`` -> latents ``[B, num_queries (+ node_slots), d_model]``."""
 
     def __init__(self, config: GraphEncoderConfig):
         super().__init__()
@@ -52,4 +59,10 @@ class GraphEncoder(nn.Module):
         h = self.encoder(x, src_key_padding_mask=padding)                  # (B, L, D)
         q = self.queries.expand(h.shape[0], -1, -1)                        # (B, Q, D)
         z, _ = self.pool(q, h, h, key_padding_mask=padding)
-        return self.norm(z)
+        z = self.norm(z)
+        if not self.config.node_slots:
+            return z
+        nodes = h.new_zeros(h.shape[0], self.config.node_slots, h.shape[-1])
+        b, t = torch.nonzero((tokens.kind == NODE) & (tokens.src < self.config.node_slots), as_tuple=True)
+        nodes[b, tokens.src[b, t]] = h[b, t]
+        return torch.cat([z, nodes], dim=1)

@@ -85,6 +85,23 @@ def test_estimate_params_shape_and_range():
     assert (params[~tokens.param_mask] == 0).all() and (params[tokens.param_mask] > 0).all()
 
 
+@pytest.mark.parametrize("typed", [True, False])
+def test_each_node_type_reads_its_own_parameter_slots(typed):
+    # With typed_params the read-out of slot k differs between types (its own weights); without, it is shared.
+    decoder = _decoder(typed_params=typed)
+    types = len(catalog.NODE_TYPES) if typed else 1
+    with torch.no_grad():
+        decoder.param_head.weight.zero_()
+        decoder.param_head.bias.copy_(torch.arange(types * catalog.MAX_PARAMS, dtype=torch.float) * 0.01)
+    _, tokens = _batch()
+    params = decoder.estimate_params(torch.randn(2, 1, decoder.config.d_model), tokens)
+    nodes = tokens.kind == NODE
+    slot = torch.arange(catalog.MAX_PARAMS)
+    row = (tokens.proc_type if typed else torch.zeros_like(tokens.proc_type))[nodes][:, None] * catalog.MAX_PARAMS
+    expected = torch.sigmoid((row + slot) * 0.01) * tokens.param_mask[nodes]
+    assert torch.allclose(params[nodes], expected, atol=1e-6)
+
+
 def test_orthonormal_node_ids():
     table = node_id_table("orthonormal", 32, 48)
     assert torch.allclose(table @ table.T, torch.eye(32), atol=1e-5)

@@ -238,7 +238,7 @@ def test_device_agnostic(device):
     enc = _encoder(EncoderConfig.tiny()).to(device)
     audio = _noise(2, 2, 2049).to(device)
     z = enc(audio)
-    assert z.device.type == device and z.shape == (2, 2, 16)
+    assert z.device.type == device and z.shape == (2, EncoderConfig.tiny().num_latents, 16)
     torch.testing.assert_close(z.cpu(), _encoder(EncoderConfig.tiny())(audio.cpu()), atol=1e-4, rtol=1e-4)
 
 
@@ -278,9 +278,9 @@ def test_untrained_convolutions_keep_clips_apart():
 
 def test_paper_layout_without_the_additions():
     # Configurations stored before the statistics token and the frame norm rebuild the paper's layout.
-    cfg = EncoderConfig.tiny("singing", norm="channel", stats_token=False)
+    cfg = EncoderConfig.tiny("singing", norm="channel", stats_token=False, spectral_token=False)
     enc = _encoder(cfg)
-    assert enc.stats is None and cfg.num_latents == 1
+    assert enc.stats is None and enc.spectral is None and cfg.num_latents == 1
     assert enc(_noise(2, 2, 2048)).shape == (2, 1, cfg.d_model)
 
 
@@ -300,4 +300,26 @@ def test_stats_token_sees_time_variation():
     steady = 0.1 * torch.ones(1, 2, 4096)
     pulsing = steady * (torch.arange(4096) // 512 % 2).float()
     z = enc(torch.cat([steady, pulsing]))
-    assert z.shape[1] == 2 and not torch.allclose(z[0, 1], z[1, 1], atol=1e-3)
+    assert z.shape[1] == 3 and not torch.allclose(z[0, 1], z[1, 1], atol=1e-3)
+
+
+def test_spectral_statistics_tell_level_balance_and_motion_apart():
+    from graphfx.models.encoder import spectral_statistics
+    mel = torch.zeros(3, 2, 4, 6)
+    mel[1, 0] += 1.0                               # louder left channel: the means differ
+    mel[2, :, :, ::2] += 1.0                       # alternating frames: std and flux, not the mean shape
+    stats = spectral_statistics(mel).reshape(3, 3, 2, 4)  # (clip, mean/std/flux, channel, band)
+    assert stats[0].abs().max() == 0
+    assert (stats[1, 0, 0] == 1).all() and (stats[1, 0, 1] == 0).all() and stats[1, 1:].abs().max() == 0
+    assert (stats[2, 1] == 0.5).all() and (stats[2, 2] > 0.9).all()
+
+
+def test_spectral_token_hears_the_side_signal():
+    cfg = EncoderConfig.tiny("singing", spectral_token=True)
+    enc = _encoder(cfg).eval()
+    assert cfg.num_latents == 3
+    mono = 0.1 * _noise(1, 1, 4096).expand(1, 2, 4096)
+    wide = mono * torch.tensor([1.0, -1.0])[:, None]     # same level per channel, all in the side signal
+    with torch.no_grad():
+        z = enc(torch.cat([mono, wide]))
+    assert z.shape == (2, 3, cfg.d_model) and not torch.allclose(z[0, 2], z[1, 2], atol=1e-3)
