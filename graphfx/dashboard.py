@@ -22,6 +22,10 @@ from graphfx.graph import AudioGraph
 from graphfx.renderer import render
 
 
+#: Longest side of a logged graph picture, in pixels.
+MAX_PIXELS = 1600
+
+
 def log_examples(writer: SummaryWriter, model, batch: Dict, step: int, sample_rate: int, count: int = 2) -> None:
     """Logs audio, graph pictures and mel spectrograms of the first ``count`` examples of ``batch``."""
     model.eval()
@@ -104,7 +108,11 @@ def _graphs_figure(truth: AudioGraph, estimate: AudioGraph):
     heights = [size[1] + 1.0 if size else 1.0 for size in sizes]
     width = max(size[0] for size in sizes if size) + 0.8
     spacing = {"left": 0.01, "right": 0.99, "bottom": 0.01, "top": 0.95, "hspace": 0.25}
-    figure, axes = plt.subplots(2, 1, figsize=(width, sum(heights)), gridspec_kw={"height_ratios": heights, **spacing})
+    # An untrained model may decode a graph of dozens of nodes: at most MAX_PIXELS on a side, or TensorBoard's
+    # image encoding takes seconds per checkpoint.
+    dpi = min(100.0, MAX_PIXELS / max(width, sum(heights)))
+    figure, axes = plt.subplots(2, 1, figsize=(width, sum(heights)), dpi=dpi,
+                                gridspec_kw={"height_ratios": heights, **spacing})
     draw(truth, ax=axes[0], title="ground truth")
     if sizes[1] is None:
         axes[1].set_title("estimate (cannot be drawn)")
