@@ -3,6 +3,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from graphfx import catalog
 from graphfx.graph import AudioGraph, Edge, Node
@@ -100,3 +101,13 @@ def check_audio(audio, channels=1, n=160000):
     assert audio.shape == (channels, n)
     assert np.isfinite(audio).all()
     assert 0 < np.max(np.abs(audio)) <= 1.0
+
+
+@pytest.fixture
+def one_thread():
+    """Runs a test on one thread (``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny models gain
+    nothing from threads, and on a shared machine each parallel op waits for a core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,4 +1,18 @@
-from graphfx.estimate import window_starts
+"""graphfx.estimate: analysis windows, hypothesis search, refinement, the report and the command."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import graphfx
+from conftest import chain
+from graphfx.errors import AudioError, GraphFXError
+from graphfx.estimate import Candidate, loudest_start, refine, search, window_starts
+
+RATE = 16000
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_windows_cover_a_recording_and_end_with_it():
@@ -10,28 +24,6 @@ def test_windows_cover_a_recording_and_end_with_it():
 
 
 # --- graphfx.estimate: search, refinement, report ------------------------------------------------------------------
-
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-import graphfx  # noqa: E402
-from conftest import chain  # noqa: E402
-from graphfx.errors import AudioError, GraphFXError  # noqa: E402
-from graphfx.estimate import Candidate, loudest_start, refine, search  # noqa: E402
-
-RATE = 16000
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,13 @@
-"""Shared helpers of the decoder tests: a one-thread fixture, prototype token batches, an overfitting run.
+"""Shared helpers of the decoder tests: prototype token batches, an overfitting run.
 
 (A module, not a ``conftest.py``: the top-level tests import from ``conftest`` by name.)
 """
 import random
 
-import pytest
 import torch
 
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 from graphfx.tokens import graph_to_tokens, pad_tokens
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tests importing this fixture run on one thread: the machine is shared and the ops are small."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def prototype_batch(seeds=(0, 1), drums=False):

@@ -6,7 +6,9 @@ from graphfx.decoders import create, list_decoders
 from graphfx.decoders.node_by_node import NodeByNodeDecoder
 from graphfx.graph import AudioGraph
 
-from decoder_helpers import one_thread, overfit, prototype_batch  # noqa: F401 (autouse fixture)
+from decoder_helpers import overfit, prototype_batch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 HEADS = {"loss", "add_node", "track", "add_edge", "endpoint", "direction", "outlet", "inlet", "params", "gains"}
 

@@ -8,7 +8,9 @@ from graphfx.decoders.single_stage import SingleStageDecoder
 from graphfx.graph import AudioGraph
 from graphfx.tokens import NODE
 
-from decoder_helpers import one_thread, overfit, prototype_batch  # noqa: F401 (autouse fixture)
+from decoder_helpers import overfit, prototype_batch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 HEADS = {"loss", "kind", "proc_type", "track", "src", "dst", "outlet", "inlet", "params", "gains"}
 

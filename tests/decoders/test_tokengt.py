@@ -13,7 +13,9 @@ from graphfx.models.backbone import Backbone, BackboneConfig, node_id_table
 from graphfx.synth.prototype import PrototypeConfig, sample_prototype
 from graphfx.tokens import NODE, graph_to_tokens, pad_tokens
 
-from decoder_helpers import one_thread, overfit, prototype_batch  # noqa: F401 (autouse fixture)
+from decoder_helpers import overfit, prototype_batch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(seeds=(0, 1), drums=False):
