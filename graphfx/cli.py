@@ -564,30 +564,17 @@ def estimate(wet, old_form_wet, output, dry_file, task, checkpoint, candidates, 
 
 def _estimate_folder(audio_file, out, dry_file, task, checkpoint, candidates, refine_steps):
     """`graphfx estimate WET -o OUT`: search and refinement, results in a folder."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from graphfx.audio import load_audio
     from graphfx.estimate import estimate as estimate_graph
 
     check_output_dir(out, "-o")
     audio, rate = load_audio(audio_file)
     dry = load_audio(dry_file, rate)[0] if dry_file is not None else None
-    bar = Progress(TextColumn("[bold]refining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
-                   TimeElapsedColumn(), console=console)
-    bar_task = bar.add_task("refine", total=None, loss="")
-
-    def advance(step, steps, loss):
-        if not bar.live.is_started:
-            bar.start()
-        bar.update(bar_task, completed=step, total=steps, loss=f"MSS {loss:.3f}")
-
     options = {k: v for k, v in (("candidates", candidates), ("refine", refine_steps)) if v is not None}
-    try:
-        graph, report = estimate_graph(audio, rate, dry, task=task, checkpoint=checkpoint, progress=advance, out=out,
-                                       **options)
-    finally:
-        if bar.live.is_started:
-            bar.stop()
+    with Bars() as bars:
+        graph, report = estimate_graph(
+            audio, rate, dry, task=task, checkpoint=checkpoint, out=out, **options,
+            progress=lambda step, steps, loss: bars.update("refining", step, steps, "steps", f"MSS {loss:.3f}"))
     found, stages = report["candidates"], report["stages"]
     windows = report["input"]["windows"]
     console.print(f"model: {escape(str(report['model']['checkpoint']))}; analysed {len(windows)} window(s) of "

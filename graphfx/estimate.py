@@ -352,10 +352,6 @@ def refine(graph: AudioGraph, dry: Tensor, reference: Tensor, sample_rate: int, 
         starting graph when refinement did not improve it) and a report: ``before``, ``after`` and the
         loss at each step (``curve``, differentiable renderer).
     """
-    return _refine(graph, dry, reference, sample_rate, steps=steps, lr=lr, pull=pull, progress=progress)
-
-
-def _refine(graph, dry, reference, sample_rate, *, steps, lr=0.05, pull=0.1, progress=None):
     from torch_geometric.data import Batch
 
     from graphfx.renderer import render
@@ -391,6 +387,9 @@ def _refine(graph, dry, reference, sample_rate, *, steps, lr=0.05, pull=0.1, pro
         refined, after = graph, before
     return refined, {"steps": steps, "before": _round(before), "after": _round(after),
                      "curve": [_round(x) for x in curve]}
+
+
+_refine = refine  # estimate() calls it under this name: its own argument ``refine`` hides the function
 
 
 def with_values(graph: AudioGraph, params: Tensor, gains: Tensor) -> AudioGraph:

@@ -16,6 +16,12 @@ from typing import Callable, Dict, List, Tuple
 from graphfx import catalog
 from graphfx.graph import AudioGraph
 
+def _freeverb(p: dict) -> dict:
+    """pedalboard's Reverb arguments of a (stereo) reverb: JUCE's Freeverb scales wet by 3 and dry by 2."""
+    return dict(room_size=p["size"], damping=p["damping"], width=p["width"], wet_level=p["mix"] / 3,
+                dry_level=(1 - p["mix"]) / 2)
+
+
 #: Processor type -> (pedalboard plugin, its arguments from the node's parameters, how close it is).
 PEDALBOARD: Dict[str, Tuple[str, Callable[[dict], dict], str]] = {
     "bell": ("PeakFilter", lambda p: dict(cutoff_frequency_hz=p["frequency"], gain_db=p["gain"], q=p["q"]),
@@ -37,12 +43,8 @@ PEDALBOARD: Dict[str, Tuple[str, Callable[[dict], dict], str]] = {
     "bitcrush": ("Bitcrush", lambda p: dict(bit_depth=p["bit"] - 1), "graphfx keeps 2^(bit-1) levels"),
     "delay": ("Delay", lambda p: dict(delay_seconds=p["delay"] / 1000, feedback=p["feedback"], mix=p["mix"]),
               "the loop lowpass and the stereo offset are dropped"),
-    "reverb": ("Reverb", lambda p: dict(room_size=p["size"], damping=p["damping"], width=p["width"],
-                                        wet_level=p["mix"] / 3, dry_level=(1 - p["mix"]) / 2),
-               "Freeverb in both; JUCE scales wet by 3 and dry by 2"),
-    "stereo_reverb": ("Reverb", lambda p: dict(room_size=p["size"], damping=p["damping"], width=p["width"],
-                                               wet_level=p["mix"] / 3, dry_level=(1 - p["mix"]) / 2),
-                      "as reverb; graphfx keeps L and R in separate tanks"),
+    "reverb": ("Reverb", _freeverb, "Freeverb in both; JUCE scales wet by 3 and dry by 2"),
+    "stereo_reverb": ("Reverb", _freeverb, "as reverb; graphfx keeps L and R in separate tanks"),
     "pitchshift": ("PitchShift", lambda p: dict(semitones=p["semitone"]), "a different pitch-shifting algorithm"),
 }
 
