@@ -535,14 +535,17 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
 @click.option("--task", type=click.Choice(["singing", "drums"]), default=None, help="Which shipped model [singing].")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="A trained checkpoint instead of the shipped model.")
-@click.option("--candidates", type=click.IntRange(min=1), default=None, help="Hypotheses considered [8].")
+@click.option("--candidates", type=click.IntRange(min=1), default=None, help="Hypotheses considered [16].")
 @click.option("--refine", "refine_steps", type=click.IntRange(min=0), default=None,
-              help="Refinement steps with --dry [100; 0: none].")
+              help="Refinement steps with --dry [150; 0: none].")
+@click.option("--match-level", is_flag=True,
+              help="With --dry: compare at equal loudness (WET was normalized or its level changed after processing).")
 @click.option("--picture", type=click.Path(dir_okay=False), default=None,
               help="Old form only: also draw the graph (PNG, SVG ...).")
 @click.option("--unconstrained", is_flag=True, help="Old form only: plain greedy decoding, may be invalid.")
 @user_errors
-def estimate(wet, old_form_wet, output, dry_file, task, checkpoint, candidates, refine_steps, picture, unconstrained):
+def estimate(wet, old_form_wet, output, dry_file, task, checkpoint, candidates, refine_steps, match_level, picture,
+             unconstrained):
     """Estimate the processing graph of WET (the processed recording) into the folder -o OUT.
 
     OUT gets graph.json, graph.png and report.json; with --dry also estimate.wav (the dry recording rendered
@@ -554,15 +557,17 @@ def estimate(wet, old_form_wet, output, dry_file, task, checkpoint, candidates, 
         if picture is not None or unconstrained:
             raise click.UsageError("--picture and --unconstrained belong to the old form `estimate CKPT.pt WET -o "
                                    "GRAPH.json`; the new form always draws OUT/graph.png")
-        return _estimate_folder(wet, output, dry_file, task or "singing", checkpoint, candidates, refine_steps)
+        return _estimate_folder(wet, output, dry_file, task or "singing", checkpoint, candidates, refine_steps,
+                                match_level)
     if not wet.endswith(".pt"):
         raise click.UsageError("give one recording: estimate WET -o OUT (the old form takes a .pt checkpoint first)")
-    if any(v is not None for v in (task, checkpoint, candidates, refine_steps)):
-        raise click.UsageError("--task, --checkpoint, --candidates and --refine need the new form: estimate WET -o OUT")
+    if any(v is not None for v in (task, checkpoint, candidates, refine_steps)) or match_level:
+        raise click.UsageError("--task, --checkpoint, --candidates, --refine and --match-level need the new form: "
+                               "estimate WET -o OUT")
     _estimate_one_file(wet, old_form_wet, output, dry_file, picture, unconstrained)
 
 
-def _estimate_folder(audio_file, out, dry_file, task, checkpoint, candidates, refine_steps):
+def _estimate_folder(audio_file, out, dry_file, task, checkpoint, candidates, refine_steps, match_level):
     """`graphfx estimate WET -o OUT`: search and refinement, results in a folder."""
     from graphfx.audio import load_audio
     from graphfx.estimate import estimate as estimate_graph
@@ -573,7 +578,7 @@ def _estimate_folder(audio_file, out, dry_file, task, checkpoint, candidates, re
     options = {k: v for k, v in (("candidates", candidates), ("refine", refine_steps)) if v is not None}
     with Bars() as bars:
         graph, report = estimate_graph(
-            audio, rate, dry, task=task, checkpoint=checkpoint, out=out, **options,
+            audio, rate, dry, task=task, checkpoint=checkpoint, out=out, match_level=match_level, **options,
             progress=lambda step, steps, loss: bars.update("refining", step, steps, "steps", f"MSS {loss:.3f}"))
     found, stages = report["candidates"], report["stages"]
     windows = report["input"]["windows"]

@@ -6,16 +6,23 @@
 1. **Encoding.** The recording is encoded in windows of :data:`WINDOW_SECONDS`
    chosen where it is active (at most :data:`MAX_WINDOWS`, the loudest); their
    latents are averaged, as the processing is assumed to be the same throughout.
-2. **Hypothesis search.** The greedy prototype and ``candidates - 1`` sampled
-   ones (all valid: decoding is constrained), each with the parameters and edge
-   gains of the parameter stage. With a dry signal, every candidate is rendered
-   on the loudest :data:`CLIP_SECONDS` of it and ranked by the multi-scale
-   spectral (MSS) loss against the reference (levels matched); without one, by
-   the model's own log-likelihood of the prototype.
-3. **Test-time refinement** (with a dry signal, :func:`refine`): the best
-   candidate's normalized parameters and edge gains are optimized through the
-   differentiable renderer (Adam on the MSS loss, a sigmoid keeps them in
-   range, a small pull toward the network's estimate).
+2. **Hypothesis search.** The greedy prototype and ``candidates - 1`` samples
+   at :data:`TEMPERATURE` (all valid: decoding is constrained), each with the
+   parameters and edge gains of the parameter stage, ranked by *consensus*: a
+   candidate's mean node-type IOU with all the decodings drawn (minimum Bayes
+   risk decoding: it picks the structure the model's distribution agrees on,
+   which beats the greedy decoding on IOU). With a dry signal, each candidate's
+   rendering of the loudest :data:`CLIP_SECONDS` is also scored by the
+   multi-scale spectral (MSS) loss against the reference, for the report and
+   the refinement (measured: ranking by MSS picks what sounds closest with the
+   network's parameters, and loses IOU; benchmarks/README.md).
+3. **Test-time refinement** (with a dry signal, :func:`refine`): the normalized
+   parameters and edge gains of the search's choice and of the candidate that
+   sounds closest (if another) are optimized through the differentiable
+   renderer, as one batch (Adam on the MSS loss, a sigmoid keeps them in range,
+   a small pull toward the network's estimate); the one that ends closer to
+   the reference is the result (the structure chosen by ear may then differ
+   from the search's: the report lists both).
 
 :func:`estimate_recording` is the plain greedy estimate of a file, read window
 by window so that memory does not grow with its length: consecutive windows
@@ -24,7 +31,6 @@ spread evenly over a very long one; silent windows are skipped.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -51,6 +57,9 @@ MAX_WINDOWS = 64
 CLIP_SECONDS = 2.0
 #: Candidates listed in the report.
 LISTED = 5
+#: Sampling temperature of the search's candidates: below 1 they keep nearer the likely decodings, whose
+#: consensus picks better structures (measured on the seen split: benchmarks/README.md).
+TEMPERATURE = 0.5
 #: A recording whose peak is below this (-100 dBFS) is silent.
 SILENCE = 1e-5
 
@@ -159,21 +168,25 @@ Progress = Callable[[int, int, float], None]
 
 @dataclass
 class Candidate:
-    """A hypothesis of the search: a graph, where it came from (``"greedy"``, ``"sample k"``) and its scores."""
+    """A hypothesis of the search: a graph, where it came from (``"greedy"``, ``"sample k"``), how many of the
+    decodings drawn gave it, and its scores."""
 
     graph: AudioGraph
     source: str
     log_likelihood: Optional[float] = None
     mss: Optional[float] = None
+    votes: int = 1
+    consensus: Optional[float] = None  # mean node-type IOU with every decoding drawn
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "log_likelihood": _round(self.log_likelihood), "mss": _round(self.mss),
+        return {"source": self.source, "votes": self.votes, "consensus": _round(self.consensus),
+                "log_likelihood": _round(self.log_likelihood), "mss": _round(self.mss),
                 "nodes": [n.type for n in self.graph.nodes if not n.spec.terminal], "edges": len(self.graph.edges)}
 
 
 def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, task: str = "singing",
-             checkpoint=None, candidates: int = 8, refine: int = 100, seed: int = 0,
-             clip_seconds: float = CLIP_SECONDS, progress: Optional[Progress] = None,
+             checkpoint=None, candidates: int = 16, refine: int = 150, seed: int = 0,
+             clip_seconds: float = CLIP_SECONDS, match_level: bool = False, progress: Optional[Progress] = None,
              out: Optional[str] = None) -> Tuple[AudioGraph, dict]:
     """Estimates the graph that made ``audio``, with hypothesis search and, given the dry signal, test-time
     refinement through the differentiable renderer (see the module docs).
@@ -181,8 +194,8 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
     Args:
         audio: the processed recording ``[C, T]`` or ``[1, C, T]`` (mono or stereo, any length).
         sample_rate: of ``audio`` and ``dry`` (resampled to the model's rate).
-        dry: the dry signal of the same clip, ``[C, T]`` or ``[1, C, T]``; candidates are then ranked by
-            how close they render it to ``audio``, and the best one refined.
+        dry: the dry signal of the same clip, ``[C, T]`` or ``[1, C, T]``; candidates are then scored by
+            how close they render it to ``audio``, and the chosen one refined.
         task: ``"singing"`` or ``"drums"``: chooses the shipped model (:mod:`graphfx.pretrained`) and must
             match the model's.
         checkpoint: a checkpoint file or a loaded :class:`~graphfx.estimator.BlindEstimator` (default: the
@@ -191,6 +204,9 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
         refine: Adam steps of the refinement (with ``dry``; 0: none).
         seed: of the sampled candidates.
         clip_seconds: length of the loudest excerpt that candidates are rendered and refined on.
+        match_level: compare renderings with ``audio`` at equal energy (for a recording whose level was
+            changed after processing, e.g. normalized); by default the dry signal and the recording are taken
+            at their true relative level, as graphfx renders them.
         progress: called as ``progress(step, steps, mss)`` after each refinement step.
         out: also write the results to this folder (:func:`write_folder`).
 
@@ -221,19 +237,15 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
     tick = time.perf_counter()
     found = search(model, latents, candidates, seed)
     clip = None
-    if dry is not None:  # rank by how close each candidate renders the dry clip to the reference
+    if dry is not None:  # how close each candidate renders the dry clip to the reference
         frames = min(reference.shape[-1], math.ceil(clip_seconds * rate))
         first = loudest_start(reference, frames)
         clip = (first, frames)
         ref_clip, dry_clip = reference[None, :, first:first + frames], dry[None, :, first:first + frames]
-        losses = clip_loss([c.graph for c in found], dry_clip, ref_clip, rate)
+        losses = clip_loss([c.graph for c in found], dry_clip, ref_clip, rate, match_level)
         for c, loss in zip(found, losses.tolist()):
             c.mss = loss
-        ranked = sorted(found, key=lambda c: c.mss)
-    elif found[0].log_likelihood is not None:
-        ranked = sorted(found, key=lambda c: -c.log_likelihood)
-    else:
-        ranked = found
+    ranked = sorted(found, key=rank_key)
     seconds["search"] = time.perf_counter() - tick
     best = ranked[0]
     stages = {"greedy": {"mss": _round(found[0].mss), "log_likelihood": _round(found[0].log_likelihood)},
@@ -241,7 +253,10 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
     graph = best.graph
     if dry is not None and refine > 0:
         tick = time.perf_counter()
-        graph, stages["refine"] = _refine(graph, dry_clip, ref_clip, rate, steps=refine, progress=progress)
+        origins = [best] + [c for c in sorted(found, key=lambda c: c.mss)[:1] if c is not best]
+        graph, stages["refine"] = _refine([c.graph for c in origins], dry_clip, ref_clip, rate, steps=refine,
+                                          match_level=match_level, progress=progress)
+        stages["refine"]["chosen"] = origins[stages["refine"]["chosen"]].source
         seconds["refine"] = time.perf_counter() - tick
     else:
         stages["refine"] = {"skipped": "no dry signal" if dry is None else "refine is 0"}
@@ -252,10 +267,10 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
         "input": {"seconds": _round(reference.shape[-1] / rate), "sample_rate": sample_rate,
                   "channels": int(_as_clip(audio).shape[0]), "dry": dry is not None,
                   "windows": [_round(s / rate) for s in starts], "window_seconds": _round(window / rate),
-                  "clip": None if clip is None else {"start": _round(clip[0] / rate), "seconds": _round(clip[1] / rate)}},
-        "candidates": {"considered": candidates, "distinct": len(found),
-                       "ranked_by": "mss" if dry is not None else
-                       ("log_likelihood" if found[0].log_likelihood is not None else "none (greedy first)"),
+                  "clip": None if clip is None else {"start": _round(clip[0] / rate), "seconds": _round(clip[1] / rate),
+                                                     "levels": "matched" if match_level else "as given"}},
+        "candidates": {"considered": candidates, "distinct": len(found), "temperature": TEMPERATURE,
+                       "ranked_by": "consensus, then log_likelihood" if len(found) > 1 else "none (greedy only)",
                        "top": [c.to_dict() for c in ranked[:LISTED if dry is None else len(ranked)]]},
         "stages": stages,
         "seconds": {k: _round(v) for k, v in seconds.items()},
@@ -288,24 +303,32 @@ def encode(model, reference: Tensor, dry: Optional[Tensor] = None) -> Tuple[Tens
     return torch.stack(latents).mean(0), active, window
 
 
-def search(model, latents: Tensor, count: int, seed: int = 0) -> List[Candidate]:
-    """The greedy decoding and ``count - 1`` sampled ones (one seeded generator), duplicates dropped, each
-    scored by the model's log-likelihood where its decoder has one (:meth:`TokenGTDecoder.log_likelihood`)."""
+def search(model, latents: Tensor, count: int, seed: int = 0, temperature: float = TEMPERATURE) -> List[Candidate]:
+    """The greedy decoding and ``count - 1`` sampled ones at ``temperature`` (one seeded generator), duplicates
+    merged into votes; each scored by its consensus (mean node-type IOU with every decoding drawn, votes
+    counted) and by the model's log-likelihood where its decoder has one (:meth:`TokenGTDecoder.log_likelihood`).
+    Decoders that decode greedily only give the greedy candidate."""
+    from graphfx.metrics import node_type_iou
     from graphfx.tokens import graph_to_tokens, pad_tokens
 
     decoder, rate = model.decoder, model.config.encoder["sample_rate"]
     graphs = decoder.generate(latents, sample_rate=rate)
     sources = ["greedy"]
-    if count > 1 and "generator" in inspect.signature(decoder.generate).parameters:
+    if count > 1 and getattr(decoder, "token_by_token", False):
         generator = torch.Generator().manual_seed(seed)
-        graphs += decoder.generate(latents.expand(count - 1, -1, -1), sample_rate=rate, generator=generator)
+        graphs += decoder.generate(latents.expand(count - 1, -1, -1), sample_rate=rate, generator=generator,
+                                   temperature=temperature)
         sources += [f"sample {k}" for k in range(1, count)]
-    found, seen = [], set()
+    found = {}
     for graph, source in zip(graphs, sources):
         key = graph.to_json(indent=None)
-        if key not in seen:
-            seen.add(key)
-            found.append(Candidate(graph, source))
+        if key in found:
+            found[key].votes += 1
+        else:
+            found[key] = Candidate(graph, source)
+    found = list(found.values())
+    for c in found:
+        c.consensus = sum(d.votes * node_type_iou(d.graph, c.graph) for d in found) / len(graphs)
     if getattr(decoder, "token_by_token", False) and hasattr(decoder, "log_likelihood"):
         tokens = pad_tokens([graph_to_tokens(c.graph) for c in found])
         scores = decoder.log_likelihood(latents.expand(len(found), -1, -1), tokens)
@@ -314,14 +337,27 @@ def search(model, latents: Tensor, count: int, seed: int = 0) -> List[Candidate]
     return found
 
 
-def clip_loss(graphs: List[AudioGraph], dry: Tensor, reference: Tensor, sample_rate: int) -> Tensor:
+def rank_key(candidate: Candidate) -> tuple:
+    """Sorts candidates best first: highest consensus, then highest log-likelihood (the greedy one first among
+    equals: ``sorted`` is stable)."""
+    return (-candidate.consensus, -(candidate.log_likelihood if candidate.log_likelihood is not None else 0.0))
+
+
+def clip_loss(graphs: List[AudioGraph], dry: Tensor, reference: Tensor, sample_rate: int,
+              match_level: bool = False) -> Tensor:
     """MSS loss ``[len(graphs)]`` of each graph rendering ``dry`` ``[1, C, T]``, against ``reference``
-    ``[1, 2, T]``, levels matched (fast renderer)."""
+    ``[1, 2, T]`` (levels matched with ``match_level``; fast renderer)."""
     from graphfx.renderer import render
 
     with torch.no_grad():
         wet = render(graphs, dry.expand(len(graphs), -1, -1), sample_rate=sample_rate)
-        return matched_mss(wet, reference.expand(len(graphs), -1, -1))
+        return spectral_distance(wet, reference.expand(len(graphs), -1, -1), match_level)
+
+
+def spectral_distance(wet: Tensor, reference: Tensor, match_level: bool = False) -> Tensor:
+    """MSS loss ``[B]`` of ``wet`` against ``reference`` (both ``[B, 2, T]``), with ``match_level`` after
+    scaling ``wet`` to the reference's energy."""
+    return matched_mss(wet, reference) if match_level else mss_loss(wet, reference)
 
 
 def matched_mss(wet: Tensor, reference: Tensor) -> Tensor:
@@ -332,61 +368,83 @@ def matched_mss(wet: Tensor, reference: Tensor) -> Tensor:
     return mss_loss(wet * scale, reference)
 
 
-def refine(graph: AudioGraph, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: int = 100,
-           lr: float = 0.05, pull: float = 0.1, progress: Optional[Progress] = None) -> Tuple[AudioGraph, dict]:
-    """Test-time refinement of a graph's parameters and edge gains against a reference.
+def refine(graphs, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: int = 100,
+           lr: float = 0.05, pull: float = 0.1, match_level: bool = False,
+           progress: Optional[Progress] = None) -> Tuple[AudioGraph, dict]:
+    """Test-time refinement of the parameters and edge gains of one graph, or of several starting graphs at once,
+    against a reference; the best result is kept.
 
     The normalized parameters ``u`` and the edge gains ``g`` are reparametrized as ``u = sigmoid(a)``,
     ``g = GAIN_MAX * sigmoid(b)`` (so they stay in range) and ``a, b`` optimized with Adam on the
-    level-matched MSS loss of the differentiable renderer (:func:`graphfx.render` with ``grad=True``), plus
-    ``pull`` times the mean squared distance of ``u`` and ``g / GAIN_MAX`` to where they started.
+    MSS loss of the differentiable renderer (:func:`spectral_distance`; levels matched with ``match_level``:
+    measured, optimizing the matched loss leaves the level free and doubles the loss at the true level),
+    plus ``pull`` times the mean squared distance of ``u`` and ``g / GAIN_MAX`` to where they started.
+    Several graphs are rendered as one batch, each with its own loss.
 
     Args:
-        graph: the starting graph (the network's estimate).
+        graphs: the starting graph (the network's estimate), or a list of them.
         dry: ``[1, C, T]`` dry audio; reference: ``[1, 2, T]`` the recording, both at ``sample_rate``.
         steps, lr, pull: of the optimization.
-        progress: called as ``progress(step, steps, mss)`` after each step.
+        match_level: compare at equal energy (see :func:`estimate`).
+        progress: called as ``progress(step, steps, mss)`` after each step (the lowest loss of the batch).
 
     Returns:
-        The graph whose parameters gave the lowest loss (measured with the exact, fast renderer; the
-        starting graph when refinement did not improve it) and a report: ``before``, ``after`` and the
-        loss at each step (``curve``, differentiable renderer).
+        The refined graph with the lowest loss (measured with the exact, fast renderer; a starting graph
+        when refinement did not improve on it) and a report: ``before`` (of the first starting graph),
+        ``after``, ``chosen`` (index of the starting graph it came from), ``starts`` (each one's loss
+        before and after) and the lowest loss at each step (``curve``, differentiable renderer).
     """
     from torch_geometric.data import Batch
 
     from graphfx.renderer import render
     from graphfx.tokens import GAIN_MAX
 
-    data = Batch.from_data_list([graph.to_hetero()])
+    graphs = [graphs] if isinstance(graphs, AudioGraph) else list(graphs)
+    count = len(graphs)
+    data = Batch.from_data_list([g.to_hetero() for g in graphs])
+    node_of = data[HETERO_NODE].batch
+    edge_of = node_of[data[HETERO_EDGE].edge_index[0]]  # the graph of each edge's source
+    dry, reference = dry.expand(count, -1, -1), reference.expand(count, -1, -1)
     mask = data[HETERO_NODE].param_mask
     u0 = data[HETERO_NODE].params.float().clamp(0, 1)
     g0 = (data[HETERO_EDGE].gain.float() / GAIN_MAX).clamp(0, 1)
     a = torch.logit(u0.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     b = torch.logit(g0.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     optimizer = torch.optim.Adam([a, b], lr=lr)
-    best, curve = (math.inf, None, None), []
+    best = [(math.inf, None, None)] * count
+    curve = []
     for step in range(steps):
         u, g = torch.where(mask, torch.sigmoid(a), torch.zeros_like(a)), torch.sigmoid(b)
         data[HETERO_NODE].params, data[HETERO_EDGE].gain = u, GAIN_MAX * g
-        mss = matched_mss(render(data, dry, sample_rate=sample_rate, grad=True), reference).mean()
-        distance = (u - u0)[mask].square().mean() if mask.any() else u.sum() * 0
+        mss = spectral_distance(render(data, dry, sample_rate=sample_rate, grad=True), reference, match_level)
+        # The pull, per graph: mean squared distance over its parameters and gains.
+        moved = (u - u0).square() * mask
+        distance = (torch.zeros(count).index_add(0, node_of, moved.sum(1))
+                    / torch.zeros(count).index_add(0, node_of, mask.sum(1).float()).clamp(min=1))
         if g.numel():
-            distance = distance + (g - g0).square().mean()
-        value = mss.detach().item()
-        if value < best[0]:
-            best = (value, u.detach().clone(), GAIN_MAX * g.detach().clone())
+            distance = distance + (torch.zeros(count).index_add(0, edge_of, (g - g0).square())
+                                   / torch.bincount(edge_of, minlength=count).clamp(min=1))
+        values = mss.detach().tolist()
+        for k, value in enumerate(values):
+            if value < best[k][0]:
+                best[k] = (value, u.detach()[node_of == k].clone(), GAIN_MAX * g.detach()[edge_of == k].clone())
         optimizer.zero_grad()
-        (mss + pull * distance).backward()
+        (mss + pull * distance).sum().backward()
         optimizer.step()
-        curve.append(value)
+        curve.append(min(values))
         if progress is not None:
-            progress(step + 1, steps, value)
-    refined = graph if best[1] is None else with_values(graph, best[1], best[2])
-    before, after = clip_loss([graph, refined], dry, reference, sample_rate).tolist()
-    if after > before:
-        refined, after = graph, before
-    return refined, {"steps": steps, "before": _round(before), "after": _round(after),
-                     "curve": [_round(x) for x in curve]}
+            progress(step + 1, steps, min(values))
+    refined = [g if p is None else with_values(g, p, gains) for g, (_, p, gains) in zip(graphs, best)]
+    losses = clip_loss(graphs + refined, dry[:1], reference[:1], sample_rate, match_level).tolist()
+    starts = []
+    for k in range(count):  # keep a starting graph where refinement did not improve it
+        before, after = losses[k], losses[count + k]
+        if after > before:
+            refined[k], after = graphs[k], before
+        starts.append({"before": _round(before), "after": _round(after)})
+    chosen = min(range(count), key=lambda k: starts[k]["after"])
+    return refined[chosen], {"steps": steps, "before": starts[0]["before"], "after": starts[chosen]["after"],
+                             "chosen": chosen, "starts": starts, "curve": [_round(x) for x in curve]}
 
 
 _refine = refine  # estimate() calls it under this name: its own argument ``refine`` hides the function

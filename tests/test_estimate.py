@@ -48,12 +48,26 @@ def _known(seconds=1.0, seed=0):
 def test_search_gives_valid_distinct_candidates_scored_by_the_model(model):
     shape = model.latents(torch.randn(1, 2, RATE)).shape
     latents = 3 * torch.randn(shape, generator=torch.Generator().manual_seed(0))  # varied decodings
-    found = search(model, latents, 6, seed=1)
+    found = search(model, latents, 6, seed=1, temperature=1.0)
     assert found[0].source == "greedy" and 1 <= len(found) <= 6
-    assert len({c.graph.to_json() for c in found}) == len(found)
-    assert all(c.graph.is_valid() and c.log_likelihood < 0 for c in found)
-    again = search(model, latents, 6, seed=1)
+    assert len({c.graph.to_json() for c in found}) == len(found) and sum(c.votes for c in found) == 6
+    assert all(c.graph.is_valid() and c.log_likelihood < 0 and 0 < c.consensus <= 1 for c in found)
+    again = search(model, latents, 6, seed=1, temperature=1.0)
     assert [c.graph.to_json() for c in again] == [c.graph.to_json() for c in found]  # seeded
+
+
+def test_consensus_is_the_vote_weighted_mean_iou_and_ranks_first():
+    from graphfx.estimate import rank_key
+    from graphfx.metrics import node_type_iou
+
+    a, b = Candidate(chain(["bell"]), "greedy", -2.0, votes=1), Candidate(chain(["bell", "lowpass"]), "sample 1", -3.0,
+                                                                             votes=3)
+    for c in (a, b):  # as search computes it
+        c.consensus = sum(d.votes * node_type_iou(d.graph, c.graph) for d in (a, b)) / 4
+    assert a.consensus == pytest.approx((1 + 3 * 3 / 4) / 4) and b.consensus == pytest.approx((3 / 4 + 3) / 4)
+    assert sorted([a, b], key=rank_key) == [b, a]  # the agreed structure beats the likelier one
+    b.consensus = a.consensus
+    assert sorted([b, a], key=rank_key) == [a, b]  # equal consensus: the likelier first
 
 
 def test_refinement_lowers_the_loss_of_perturbed_parameters():
@@ -70,31 +84,55 @@ def test_refinement_lowers_the_loss_of_perturbed_parameters():
     assert abs(refined.node("n0").params["gain"] - 9.0) < abs(0.0 - 9.0)
 
 
+def test_refinement_of_several_starts_keeps_the_best():
+    truth, dry, wet = _known()
+    near, far = truth.copy(), truth.copy()
+    near.node("n0").params.update(gain=7.0)
+    far.node("n0").params.update(frequency=300.0, gain=-9.0)
+    far.node("n1").params.update(frequency=200.0)
+    refined, report = refine([far, near], dry[None], wet[None], RATE, steps=5, lr=0.05)
+    assert report["chosen"] == 1 and len(report["starts"]) == 2
+    assert report["after"] == report["starts"][1]["after"] <= report["starts"][1]["before"]
+    assert report["before"] == report["starts"][0]["before"] > report["starts"][1]["before"]
+
+
+def test_sampling_at_a_low_temperature_is_the_greedy_decoding(model):
+    shape = model.latents(torch.randn(1, 2, RATE)).shape
+    latents = 3 * torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    greedy = model.decoder.generate(latents, sample_rate=RATE)[0].to_json()
+    cold = model.decoder.generate(latents.expand(4, -1, -1), sample_rate=RATE, temperature=1e-6,
+                                  generator=torch.Generator().manual_seed(0))
+    hot = model.decoder.generate(latents.expand(8, -1, -1), sample_rate=RATE, temperature=1.0,
+                                 generator=torch.Generator().manual_seed(0))
+    assert all(g.to_json() == greedy for g in cold) and any(g.to_json() != greedy for g in hot)
+
+
 def test_estimate_with_dry_ranks_refines_and_writes_the_folder(model, tmp_path):
     _, dry, wet = _known(seconds=3.0)
     ticks = []
     graph, report = graphfx.estimate(wet, RATE, dry, checkpoint=model, candidates=3, refine=3, clip_seconds=1.0,
                                      progress=lambda *a: ticks.append(a), out=str(tmp_path / "out"))
     assert graph.is_valid() and len(ticks) == 3
-    assert report["candidates"]["ranked_by"] == "mss" and report["input"]["clip"]["seconds"] == 1.0
+    assert report["candidates"]["ranked_by"].startswith("consensus") and report["input"]["clip"]["seconds"] == 1.0
     stages = report["stages"]
     assert stages["refine"]["after"] <= stages["refine"]["before"] == stages["search"]["mss"]
-    assert stages["search"]["mss"] <= stages["greedy"]["mss"]
+    top = report["candidates"]["top"]
+    assert all(c["mss"] is not None for c in top) and top[0]["mss"] == stages["search"]["mss"]
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["estimate.wav", "graph.json", "graph.png", "reference.wav", "report.json"]
     assert json.loads((tmp_path / "out" / "report.json").read_text())["files"][-1] == "report.json"
     assert graphfx.load(str(tmp_path / "out" / "graph.json")) == graph
 
 
-def test_estimate_without_dry_ranks_by_likelihood_and_resamples(model):
+def test_estimate_without_dry_ranks_by_consensus_and_resamples(model):
     _, _, wet = _known()
     from graphfx.audio import resample
 
     graph, report = graphfx.estimate(resample(wet, RATE, 22050)[:1], 22050, checkpoint=model, candidates=4)
     assert graph.is_valid() and graph.sample_rate == RATE
-    assert report["candidates"]["ranked_by"] == "log_likelihood" and report["stages"]["refine"]["skipped"]
-    scores = [c["log_likelihood"] for c in report["candidates"]["top"]]
-    assert scores == sorted(scores, reverse=True) and report["input"]["channels"] == 1
+    assert report["stages"]["refine"]["skipped"] and report["input"]["channels"] == 1
+    scores = [c["consensus"] for c in report["candidates"]["top"]]
+    assert scores == sorted(scores, reverse=True) and all(c["mss"] is None for c in report["candidates"]["top"])
 
 
 def test_long_recordings_are_encoded_in_active_windows(model):
@@ -131,14 +169,15 @@ def test_loudest_start():
 
 def test_candidate_report():
     c = Candidate(chain(["bell"]), "greedy", -1.234567891)
-    assert c.to_dict() == {"source": "greedy", "log_likelihood": -1.23457, "mss": None, "nodes": ["bell"], "edges": 2}
+    assert c.to_dict() == {"source": "greedy", "votes": 1, "consensus": None, "log_likelihood": -1.23457, "mss": None,
+                           "nodes": ["bell"], "edges": 2}
 
 
 def test_estimate_is_the_api_and_the_module_is_callable():
     code = ("import graphfx, graphfx.estimate as m, inspect; f = graphfx.estimate; "
             "print(callable(f), callable(m), inspect.signature(m.estimate).parameters['refine'].default)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.stdout.split() == ["True", "True", "100"], result.stderr
+    assert result.stdout.split() == ["True", "True", "150"], result.stderr
 
 
 # --- the command -------------------------------------------------------------------------------------------------------

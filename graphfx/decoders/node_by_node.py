@@ -159,7 +159,7 @@ class NodeByNodeDecoder(TokenGTDecoder):
 
     # --- generation (the loop is TokenGTDecoder.generate_tokens) ----------------------------------------------------
     def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool,
-                    generator: Optional[torch.Generator] = None) -> List[Optional[Token]]:
+                    generator: Optional[torch.Generator] = None, temperature: float = 1.0) -> List[Optional[Token]]:
         """The next token of each sequence, greedy, from the outputs ``h`` ``[A, D]`` of their latest tokens."""
         if generator is not None:
             raise NotImplementedError("node_by_node decodes greedily only")

@@ -262,7 +262,8 @@ class TokenGTDecoder(GraphDecoder):
     # --- generation ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True, sample_rate: int = 44100,
-                 task: Optional[str] = None, generator: Optional[torch.Generator] = None) -> List[AudioGraph]:
+                 task: Optional[str] = None, generator: Optional[torch.Generator] = None,
+                 temperature: float = 1.0) -> List[AudioGraph]:
         """Greedy (or sampled) prototype decoding, then parameter estimation; one graph per latent.
 
         Args:
@@ -275,9 +276,11 @@ class TokenGTDecoder(GraphDecoder):
             task: ``"singing"``, ``"drums"`` or ``"auto"`` (default: ``config.task``).
             generator: sample each field from the model's distribution (restricted to the allowed
                 values when constrained) with this generator, instead of taking the most likely.
+            temperature: of the sampling: the distribution is ``softmax(logits / temperature)``; below 1 it
+                keeps closer to the most likely decoding.
         """
         rows = self.generate_tokens(latents, max_tokens=max_tokens, constrained=constrained, task=task,
-                                    generator=generator)
+                                    generator=generator, temperature=temperature)
         seqs = [tokens_from_rows(r) for r in rows]
         with eval_mode(self):
             done = self.complete(latents, pad_tokens(seqs)).to("cpu")
@@ -290,9 +293,10 @@ class TokenGTDecoder(GraphDecoder):
 
     @torch.no_grad()
     def generate_tokens(self, latents: Tensor, *, max_tokens: int = 256, constrained: bool = True,
-                        task: Optional[str] = None, generator: Optional[torch.Generator] = None) -> List[List[Token]]:
-        """Greedy (or, with ``generator``, sampled) autoregressive prototype decoding; per latent, the token
-        rows from ``start`` on.
+                        task: Optional[str] = None, generator: Optional[torch.Generator] = None,
+                        temperature: float = 1.0) -> List[List[Token]]:
+        """Greedy (or, with ``generator``, sampled at ``temperature``) autoregressive prototype decoding; per
+        latent, the token rows from ``start`` on.
 
         The backbone runs incrementally (key/value cache); at each step :meth:`choose_next`
         picks the next token of every sequence not ended yet.
@@ -306,7 +310,8 @@ class TokenGTDecoder(GraphDecoder):
             h = h[:, -1]                                                               # (A, D)
             while active and len(active[0].rows) < max_tokens:
                 still = []
-                for j, (seq, tok) in enumerate(zip(active, self.choose_next(h, active, constrained, generator))):
+                for j, (seq, tok) in enumerate(zip(active, self.choose_next(h, active, constrained, generator,
+                                                                                  temperature))):
                     if tok is None:
                         continue  # unconstrained, out of node ids: the sequence stops here, without end
                     if constrained:
@@ -327,15 +332,15 @@ class TokenGTDecoder(GraphDecoder):
         return [s.rows for s in seqs]
 
     def choose_next(self, h: Tensor, seqs: List[Decoding], constrained: bool,
-                    generator: Optional[torch.Generator] = None) -> List[Optional[Token]]:
+                    generator: Optional[torch.Generator] = None, temperature: float = 1.0) -> List[Optional[Token]]:
         """The next token of each sequence from the outputs ``h`` ``[A, D]`` of their latest tokens: greedy, or
-        sampled with ``generator``.
+        sampled with ``generator`` from ``softmax(logits / temperature)``.
 
         ``None`` ends a sequence without ``end`` (unconstrained decoding out of node ids).
         """
         logits = self.head_logits(h)
         if generator is not None:  # Gumbel-max: the (masked) argmax of perturbed logits is a sample
-            logits = {name: value + gumbel_like(value, generator) for name, value in logits.items()}
+            logits = {name: value + temperature * gumbel_like(value, generator) for name, value in logits.items()}
         kind = logits["kind"].new_full((len(seqs), len(KINDS)), float("-inf"))
         kind[:, list(KIND_CLASSES)] = logits["kind"]
         logits["kind"] = kind
