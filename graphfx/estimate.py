@@ -60,6 +60,8 @@ LISTED = 5
 #: Sampling temperature of the search's candidates: below 1 they keep nearer the likely decodings, whose
 #: consensus picks better structures (measured on the seen split: benchmarks/README.md).
 TEMPERATURE = 0.5
+#: Candidates with the lowest MSS refined beside the search's choice (with a dry signal).
+BY_EAR = 1
 #: A recording whose peak is below this (-100 dBFS) is silent.
 SILENCE = 1e-5
 
@@ -253,7 +255,7 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
     graph = best.graph
     if dry is not None and refine > 0:
         tick = time.perf_counter()
-        origins = [best] + [c for c in sorted(found, key=lambda c: c.mss)[:1] if c is not best]
+        origins = [best] + [c for c in sorted(found, key=lambda c: c.mss) if c is not best][:BY_EAR]
         graph, stages["refine"] = _refine([c.graph for c in origins], dry_clip, ref_clip, rate, steps=refine,
                                           match_level=match_level, progress=progress)
         stages["refine"]["chosen"] = origins[stages["refine"]["chosen"]].source
