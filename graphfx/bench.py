@@ -13,17 +13,18 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+from torch import Tensor
 
 from graphfx.datasets import GraphFXDataset, Tokenize
 from graphfx.errors import GraphFXError
 from graphfx.estimator import estimator_config, load_estimator
 from graphfx.files import locked_directory, write_text_atomic
-from graphfx.metrics import Guess, score, summarize
+from graphfx.metrics import Guess, consensus, score, summarize
 from graphfx.presets import PRESETS
 from graphfx.provenance import git_revision, hardware
 from graphfx.priors import ConstantPrior
@@ -61,7 +62,9 @@ class System:
         label: the row's name.
         decoder: the registered decoder (``None`` for the constant prior).
         latent, condition_on_source: the estimator options (:class:`~graphfx.estimator.EstimatorConfig`).
-        sampled: decode by sampling instead of greedily.
+        decoding: ``"greedy"``; ``"sampled"`` (one sample at temperature 1); ``"consensus"`` (of the greedy
+            decoding and :data:`CONSENSUS_SAMPLES` - 1 samples at :data:`CONSENSUS_TEMPERATURE`, the one with
+            the highest :func:`~graphfx.metrics.consensus`, as ``graphfx estimate`` chooses).
         run: the training run the row evaluates (rows may share one: ``no_latent`` and ``no_latent_sampled``).
     """
 
@@ -69,12 +72,14 @@ class System:
     decoder: Optional[str]
     latent: str = "audio"
     condition_on_source: bool = False
-    sampled: bool = False
+    decoding: str = "greedy"
     run: str = ""
 
 
 #: Rows that use no audio: the best of them is the bar every audio-conditioned system must clear.
-PRIOR_ROWS = ("prior", "no_latent", "no_latent_sampled")
+PRIOR_ROWS = ("prior", "no_latent", "no_latent_sampled", "no_latent@consensus")
+#: Decodings drawn per example by the ``@consensus`` rows, and their sampling temperature (graphfx.estimate's).
+CONSENSUS_SAMPLES, CONSENSUS_TEMPERATURE = 16, 0.5
 #: One line per built-in system name, for ``graphfx decoders`` (registered decoders are rows too).
 SYSTEMS = {
     "prior": "the best constant graph of the training set, with median parameters and gains (no model)",
@@ -82,16 +87,21 @@ SYSTEMS = {
     "no_latent_sampled": "the no_latent model decoded by sampling instead of greedily",
     "autoencoder": "tokengt decoding latents of the true graph: the sanity check (Table 2, ➀)",
     "NAME+source": "decoder NAME with the dry source given to the encoder beside the reference (Table 2, ➃)",
+    "NAME@consensus": "any sampling row above decoded by consensus of 16 samples, as graphfx estimate does",
 }
 
 
 def system(label: str) -> System:
     """``prior``, ``no_latent`` (➁), ``no_latent_sampled``, ``autoencoder`` (➀), ``NAME+source`` (➃) or a
-    registered decoder NAME."""
+    registered decoder NAME; any of these but ``prior`` followed by ``@consensus``."""
+    if label.endswith("@consensus") and label != "prior@consensus":
+        base = system(label[:-len("@consensus")])
+        return replace(base, label=label, decoding="consensus")
     if label == "prior":
         return System(label, None, run=label)
     if label in ("no_latent", "no_latent_sampled"):
-        return System(label, "tokengt", latent="zero", sampled=label.endswith("sampled"), run="no_latent")
+        decoding = "sampled" if label.endswith("sampled") else "greedy"
+        return System(label, "tokengt", latent="zero", decoding=decoding, run="no_latent")
     if label == "autoencoder":
         return System(label, "tokengt", latent="graph", run=label)
     if label.endswith("+source"):
@@ -159,21 +169,41 @@ def guesser_of(row: System, data_dir: str, checkpoint: Optional[str]) -> Callabl
         prior = ConstantPrior.fit(list(islice(GraphFXDataset(data_dir, "train", audio=False).graphs(), 5000)))
         return lambda batch, rate: prior.guess(batch["tokens"], rate)
     model = load_estimator(checkpoint).eval()
+    if row.decoding == "consensus" and not model.decoder.token_by_token:
+        raise GraphFXError(f"{row.label}: the {row.decoder} decoder decodes greedily only, it has no samples to "
+                           "take the consensus of")
     # Sampled rows draw from a fixed seed, so that a row is reproducible.
-    generator = torch.Generator().manual_seed(0) if row.sampled else None
-    return lambda batch, rate: model_guess(model, batch, rate, generator)
+    generator = torch.Generator().manual_seed(0) if row.decoding != "greedy" else None
+    return lambda batch, rate: model_guess(model, batch, rate, generator, consensus_of=row.decoding == "consensus")
 
 
 @torch.no_grad()
-def model_guess(model, batch, sample_rate: int, generator: Optional[torch.Generator] = None) -> Guess:
-    """A trained model's answer for a batch (decoded greedily, or sampled with ``generator``)."""
+def model_guess(model, batch, sample_rate: int, generator: Optional[torch.Generator] = None, *,
+                consensus_of: bool = False) -> Guess:
+    """A trained model's answer for a batch: decoded greedily, sampled with ``generator``, or (``consensus_of``)
+    the consensus choice among the greedy decoding and samples drawn with ``generator``. The unconstrained
+    decoding (for the invalid rate) is greedy or one sample."""
     decoder = model.decoder
     tokens: Tokens = batch["tokens"]
     latents = model.latents(batch["reference"], batch["dry"], tokens)
-    graphs = decoder.generate(latents, constrained=True, sample_rate=sample_rate, **_sampling(generator))
-    free = decoder.generate(latents, constrained=False, sample_rate=sample_rate, **_sampling(generator))
+    if consensus_of:
+        graphs = [consensus_choice(decoder, z[None], sample_rate, generator) for z in latents]
+        free = decoder.generate(latents, constrained=False, sample_rate=sample_rate)
+    else:
+        graphs = decoder.generate(latents, constrained=True, sample_rate=sample_rate, **_sampling(generator))
+        free = decoder.generate(latents, constrained=False, sample_rate=sample_rate, **_sampling(generator))
     predicted = decoder.predict_next(latents, tokens) if decoder.token_by_token else None
     return Guess(graphs, free, predicted, decoder.complete(latents, tokens).to("cpu"))
+
+
+def consensus_choice(decoder, latents: Tensor, sample_rate: int, generator: torch.Generator):
+    """Of the greedy decoding of ``latents`` ``[1, Q, D]`` and ``CONSENSUS_SAMPLES - 1`` samples, the graph
+    with the highest :func:`~graphfx.metrics.consensus` (the first such: greedy wins ties)."""
+    graphs = decoder.generate(latents, sample_rate=sample_rate)
+    graphs += decoder.generate(latents.expand(CONSENSUS_SAMPLES - 1, -1, -1), sample_rate=sample_rate,
+                               generator=generator, temperature=CONSENSUS_TEMPERATURE)
+    scores = consensus(graphs)
+    return graphs[max(range(len(graphs)), key=lambda k: (scores[k], -k))]
 
 
 def _sampling(generator: Optional[torch.Generator]) -> Dict:

@@ -310,7 +310,7 @@ def search(model, latents: Tensor, count: int, seed: int = 0, temperature: float
     merged into votes; each scored by its consensus (mean node-type IOU with every decoding drawn, votes
     counted) and by the model's log-likelihood where its decoder has one (:meth:`TokenGTDecoder.log_likelihood`).
     Decoders that decode greedily only give the greedy candidate."""
-    from graphfx.metrics import node_type_iou
+    from graphfx.metrics import consensus
     from graphfx.tokens import graph_to_tokens, pad_tokens
 
     decoder, rate = model.decoder, model.config.encoder["sample_rate"]
@@ -329,8 +329,8 @@ def search(model, latents: Tensor, count: int, seed: int = 0, temperature: float
         else:
             found[key] = Candidate(graph, source)
     found = list(found.values())
-    for c in found:
-        c.consensus = sum(d.votes * node_type_iou(d.graph, c.graph) for d in found) / len(graphs)
+    for c, score in zip(found, consensus([c.graph for c in found], [c.votes for c in found])):
+        c.consensus = score
     if getattr(decoder, "token_by_token", False) and hasattr(decoder, "log_likelihood"):
         tokens = pad_tokens([graph_to_tokens(c.graph) for c in found])
         scores = decoder.log_likelihood(latents.expand(len(found), -1, -1), tokens)

@@ -73,6 +73,19 @@ def node_type_iou(truth: AudioGraph, estimate: AudioGraph) -> float:
     return sum(_iou(a.get(g, Counter()), b.get(g, Counter())) for g in groups) / len(groups)
 
 
+def consensus(graphs: Sequence[AudioGraph], votes: Optional[Sequence[int]] = None) -> List[float]:
+    """Each graph's mean :func:`node_type_iou` with all of ``graphs`` (itself included), each counted
+    ``votes`` times (default once): the expected IOU of choosing it if the truth were one of them.
+
+    Over samples of a decoder this is minimum Bayes risk decoding: the graph with the highest consensus
+    is the one the model's distribution agrees on (``graphfx.estimate`` and the ``@consensus`` rows of
+    ``graphfx.bench`` choose it).
+    """
+    votes = [1] * len(graphs) if votes is None else list(votes)
+    total = sum(votes)
+    return [sum(v * node_type_iou(other, graph) for other, v in zip(graphs, votes)) / total for graph in graphs]
+
+
 def _by_track(graph: AudioGraph) -> Dict[str, Counter]:
     groups: Dict[str, Counter] = {}
     for n in graph.nodes:

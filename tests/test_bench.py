@@ -15,6 +15,10 @@ def test_systems_of_the_comparison():
     assert system("no_latent").latent == "zero" and system("no_latent").decoder == "tokengt"
     assert system("tokengt+source").condition_on_source and system("tokengt+source").decoder == "tokengt"
     assert system("autoencoder").latent == "graph"
+    row = system("no_latent@consensus")
+    assert row.decoding == "consensus" and row.latent == "zero" and row.run == "no_latent"
+    assert system("tokengt+source@consensus").condition_on_source and system("tokengt").decoding == "greedy"
+    assert system("no_latent_sampled").decoding == "sampled"
 
 
 def test_bench_smoke_end_to_end(tmp_path):
@@ -38,6 +42,11 @@ def test_bench_smoke_end_to_end(tmp_path):
     result = runner.invoke(main, ["bench", "--decoder", "tokengt", "--checkpoint", str(checkpoint),
                                   "--out", str(out)])
     assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["bench", "--decoder", "tokengt@consensus", "--checkpoint", str(checkpoint),
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "results.json").read_text())["systems"]
+    assert {"tokengt", "tokengt@consensus"} <= set(rows) and rows["tokengt@consensus"]["unseen"]["invalid_rate"][0] == 0
     result = runner.invoke(main, ["bench", "--decoder", "tokengt", "--checkpoint", str(tmp_path / "nope.pt"),
                                   "--out", str(out)])
     assert result.exit_code == 2 and "no checkpoint" in result.output

@@ -19,6 +19,15 @@ def test_iou_of_type_multisets():
     assert node_type_iou(a, a) == 1.0
 
 
+def test_consensus_is_the_expected_iou_against_the_pool():
+    from graphfx.metrics import consensus
+
+    a, b = chain(["bell"]), chain(["bell", "lowpass"])  # IOU 3/4 (in and out count)
+    assert consensus([a, b]) == pytest.approx([(1 + 0.75) / 2, (0.75 + 1) / 2])
+    assert consensus([a, b], votes=[1, 3]) == pytest.approx([(1 + 3 * 0.75) / 4, (0.75 + 3) / 4])
+    assert consensus([a]) == [1.0]
+
+
 def test_drum_iou_averages_bus_and_tracks():
     truth = AudioGraph([Node("kick", "kick"), Node("k1", "compressor", track="kick"), Node("snare", "snare"),
                         Node("m", "mix", track="bus"), Node("out", "out")],
