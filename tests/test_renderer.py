@@ -173,3 +173,22 @@ def test_energy_is_the_same_bits_whatever_shares_the_batch():
         alone, batched, stereo = _energy(x[:1]), _energy(x)[:1], _energy(x[:1].expand(-1, 2, -1))
         bad += not (torch.equal(alone, batched) and torch.equal(alone, stereo))
     assert bad == 0
+
+
+def test_a_batch_split_over_threads_renders_the_same_audio(monkeypatch):
+    import graphfx.renderer as renderer
+
+    graphs = [random_graph(seed) for seed in range(9)]
+    x = noise(batch=9, n=4000)
+    parts = []
+    real = renderer._render_in_parts
+    monkeypatch.setattr(renderer, "_render_in_parts", lambda *a: parts.append(a[-1]) or real(*a))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = render(graphs, x, sample_rate=SR)
+        torch.set_num_threads(3)
+        split = render(graphs, x, sample_rate=SR)  # 9 graphs: two parts of at least MIN_PART = 4
+    finally:
+        torch.set_num_threads(threads)
+    assert parts == [2] and torch.equal(one, split)

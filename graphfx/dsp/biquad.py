@@ -106,7 +106,7 @@ def rbj_coefficients(kind, frequency, q, gain_db, sample_rate):
 
 
 # --- fast path: numba lane kernel -------------------------------------------
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=False, nogil=True)
 def _biquad_kernel(x, b0, b1, b2, a1, a2, repeat, out):
     # x, out: [T, P]; coefficients: [1, P] (constant) or [T, P] (per sample).
     T, P = x.shape
@@ -129,7 +129,7 @@ def _biquad_kernel(x, b0, b1, b2, a1, a2, repeat, out):
             out[t, lane] = w[lane]
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=False, nogil=True)
 def _biquad_rows_kernel(x, b0, b1, b2, a1, a2, out):
     # x, out: [P, T] (may be one array); constant coefficients: [P]. One row's recursion waits on
     # its previous sample; four rows interleaved keep the pipeline full (measured 4x per row).

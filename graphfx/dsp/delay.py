@@ -64,7 +64,7 @@ def _loop_filter(params: Dict[str, Tensor], sample_rate: int):
 
 
 # --- fast mode ---------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _feedback_delay_kernel(x, pingpong, delay, gain, b0, b1, b2, a1, a2, dry_gain, wet_gain):
     """Lanes of delay lines whose feedback passes a biquad; returns ``[B, 2, T]``.
 

@@ -143,7 +143,7 @@ def smooth_attack_release(target: Tensor, attack_ms: Tensor, release_ms: Tensor,
 _TILE = 128  # time steps per tile: the [_TILE, lanes] float64 tile stays in cache
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=False, nogil=True)
 def _smooth_lanes(target, alpha_attack, alpha_release, init):  # pragma: no cover - compiled
     """Exact branching smoother on ``target`` ``[lanes, T]`` float32.
 

@@ -105,7 +105,7 @@ def allpass_coefficient(frequency, sample_rate):
     return (t - 1) / (t + 1)
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=False, nogil=True)
 def _phaser_kernel(x, c, feedback, mix, stages, out):
     # x, out: [T, P]; c: [1|T, P]; feedback, mix: [P]. Float64 state.
     T, P = x.shape

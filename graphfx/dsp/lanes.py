@@ -63,7 +63,7 @@ def from_lanes(y: np.ndarray, B: int, C: int) -> Tensor:
 
 
 # --- tiles -------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def load_tile(x, start, length, tile):
     """``tile[i, c * B + b] = x[b, c, start + i]`` for ``i < length``; ``x`` is ``[B, 2, T]``."""
     batch = x.shape[0]
@@ -75,7 +75,7 @@ def load_tile(x, start, length, tile):
                 tile[i, lane] = row[start + i]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def store_tile(tile, start, length, y):
     """Inverse of :func:`load_tile`: ``y[b, c, start + i] = tile[i, c * B + b]``."""
     batch = y.shape[0]

@@ -53,7 +53,7 @@ def _lag_samples(params: Dict[str, Tensor], sample_rate: int) -> Tensor:
 
 
 # --- fast mode ---------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _modulated_delay_kernel(x, lag, gain, dry_gain, wet_gain):
     """Interpolated feedback delay lines over lanes; returns ``[B, 2, T]``.
 

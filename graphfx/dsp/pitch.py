@@ -116,7 +116,7 @@ def _shift_plan(spec: Tensor, ratio: Tensor, hop: int, n_fft: int):
     return target.clamp_(0, num_bins - 1).long(), turn
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _shift_kernel(spec, ratio, hop, n_fft, out):
     """Steps 2-4 of the module docstring over ``spec`` ``[L, M, K]`` (complex64) into ``out`` (zeroed)."""
     lanes, frames, num_bins = spec.shape

@@ -73,7 +73,7 @@ def _output_gains(params: Dict[str, Tensor]):
 
 
 # --- fast mode ---------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _four_combs(u, total, l0, l1, l2, l3, feedback, damp):
     """Adds the outputs of four damped feedback combs (ring buffers ``l0``..``l3``) fed by ``u`` to ``total``.
 
@@ -102,7 +102,7 @@ def _four_combs(u, total, l0, l1, l2, l3, feedback, damp):
             p3 = 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _allpass(x, length):
     """Freeverb's allpass (feedback 0.5, a ``length``-sample ring) over ``x``, in place."""
     line = np.zeros(length, np.float32)
@@ -116,7 +116,7 @@ def _allpass(x, length):
             pos = 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _freeverb_kernel(x, mono, comb_len, allpass_len, feedback, damp, in_gain, dry_gain, wet1, wet2):
     """Freeverb on ``x [B, 2, T]``; returns ``[B, 2, T]``.
 
