@@ -63,8 +63,9 @@ def _modulated_delay_kernel(x, lag, gain, dry_gain, wet_gain):
     batch, _, n_samples = x.shape
     n_lanes = 2 * batch
     modulated = lag.shape[2] > 1
+    longest = lag.max()  # once: a [B, 2, T] modulated lag is large
     size = 2
-    while size <= lag.max() + 1:
+    while size <= longest + 1:
         size *= 2
     mask = size - 1
     line = np.zeros((n_lanes, size + RING_PAD), np.float32)     # lane-major ring buffers
