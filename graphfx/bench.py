@@ -22,6 +22,7 @@ from torch import Tensor
 
 from graphfx.datasets import GraphFXDataset, Tokenize
 from graphfx.errors import GraphFXError
+from graphfx.estimate import TEMPERATURE
 from graphfx.estimator import estimator_config, load_estimator
 from graphfx.files import locked_directory, write_text_atomic
 from graphfx.metrics import Guess, consensus, score, summarize
@@ -63,7 +64,7 @@ class System:
         decoder: the registered decoder (``None`` for the constant prior).
         latent, condition_on_source: the estimator options (:class:`~graphfx.estimator.EstimatorConfig`).
         decoding: ``"greedy"``; ``"sampled"`` (one sample at temperature 1); ``"consensus"`` (of the greedy
-            decoding and :data:`CONSENSUS_SAMPLES` - 1 samples at :data:`CONSENSUS_TEMPERATURE`, the one with
+            decoding and :data:`CONSENSUS_SAMPLES` - 1 samples at ``graphfx.estimate.TEMPERATURE``, the one with
             the highest :func:`~graphfx.metrics.consensus`, as ``graphfx estimate`` chooses).
         run: the training run the row evaluates (rows may share one: ``no_latent`` and ``no_latent_sampled``).
     """
@@ -78,8 +79,8 @@ class System:
 
 #: Rows that use no audio: the best of them is the bar every audio-conditioned system must clear.
 PRIOR_ROWS = ("prior", "no_latent", "no_latent_sampled", "no_latent@consensus")
-#: Decodings drawn per example by the ``@consensus`` rows, and their sampling temperature (graphfx.estimate's).
-CONSENSUS_SAMPLES, CONSENSUS_TEMPERATURE = 16, 0.5
+#: Decodings drawn per example by the ``@consensus`` rows (graphfx estimate's default; its temperature too).
+CONSENSUS_SAMPLES = 16
 #: One line per built-in system name, for ``graphfx decoders`` (registered decoders are rows too).
 SYSTEMS = {
     "prior": "the best constant graph of the training set, with median parameters and gains (no model)",
@@ -201,7 +202,7 @@ def consensus_choice(decoder, latents: Tensor, sample_rate: int, generator: torc
     with the highest :func:`~graphfx.metrics.consensus` (the first such: greedy wins ties)."""
     graphs = decoder.generate(latents, sample_rate=sample_rate)
     graphs += decoder.generate(latents.expand(CONSENSUS_SAMPLES - 1, -1, -1), sample_rate=sample_rate,
-                               generator=generator, temperature=CONSENSUS_TEMPERATURE)
+                               generator=generator, temperature=TEMPERATURE)
     scores = consensus(graphs)
     return graphs[max(range(len(graphs)), key=lambda k: (scores[k], -k))]
 
