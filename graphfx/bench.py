@@ -22,10 +22,10 @@ from torch import Tensor
 
 from graphfx.datasets import GraphFXDataset, Tokenize
 from graphfx.errors import GraphFXError
-from graphfx.estimate import TEMPERATURE
+from graphfx.estimate import CANDIDATES, rank_key, search
 from graphfx.estimator import estimator_config, load_estimator
 from graphfx.files import locked_directory, write_text_atomic
-from graphfx.metrics import Guess, consensus, score, summarize
+from graphfx.metrics import Guess, score, summarize
 from graphfx.presets import PRESETS
 from graphfx.provenance import git_revision, hardware
 from graphfx.priors import ConstantPrior
@@ -63,9 +63,9 @@ class System:
         label: the row's name.
         decoder: the registered decoder (``None`` for the constant prior).
         latent, condition_on_source: the estimator options (:class:`~graphfx.estimator.EstimatorConfig`).
-        decoding: ``"greedy"``; ``"sampled"`` (one sample at temperature 1); ``"consensus"`` (of the greedy
-            decoding and :data:`CONSENSUS_SAMPLES` - 1 samples at ``graphfx.estimate.TEMPERATURE``, the one with
-            the highest :func:`~graphfx.metrics.consensus`, as ``graphfx estimate`` chooses).
+        decoding: ``"greedy"``; ``"sampled"`` (one sample at temperature 1); ``"consensus"`` (the candidate
+            ``graphfx estimate`` chooses without a dry signal: :func:`graphfx.estimate.search` ranked by
+            :func:`~graphfx.estimate.rank_key`).
         run: the training run the row evaluates (rows may share one: ``no_latent`` and ``no_latent_sampled``).
     """
 
@@ -79,8 +79,6 @@ class System:
 
 #: Rows that use no audio: the best of them is the bar every audio-conditioned system must clear.
 PRIOR_ROWS = ("prior", "no_latent", "no_latent_sampled", "no_latent@consensus")
-#: Decodings drawn per example by the ``@consensus`` rows (graphfx estimate's default; its temperature too).
-CONSENSUS_SAMPLES = 16
 #: One line per built-in system name, for ``graphfx decoders`` (registered decoders are rows too).
 SYSTEMS = {
     "prior": "the best constant graph of the training set, with median parameters and gains (no model)",
@@ -88,7 +86,7 @@ SYSTEMS = {
     "no_latent_sampled": "the no_latent model decoded by sampling instead of greedily",
     "autoencoder": "tokengt decoding latents of the true graph: the sanity check (Table 2, ➀)",
     "NAME+source": "decoder NAME with the dry source given to the encoder beside the reference (Table 2, ➃)",
-    "NAME@consensus": "any sampling row above decoded by consensus of 16 samples, as graphfx estimate does",
+    "NAME@consensus": f"a sampling row decoded by consensus of {CANDIDATES} decodings, as graphfx estimate does",
 }
 
 
@@ -182,29 +180,21 @@ def guesser_of(row: System, data_dir: str, checkpoint: Optional[str]) -> Callabl
 def model_guess(model, batch, sample_rate: int, generator: Optional[torch.Generator] = None, *,
                 consensus_of: bool = False) -> Guess:
     """A trained model's answer for a batch: decoded greedily, sampled with ``generator``, or (``consensus_of``)
-    the consensus choice among the greedy decoding and samples drawn with ``generator``. The unconstrained
-    decoding (for the invalid rate) is greedy or one sample."""
+    chosen as ``graphfx estimate`` does among the greedy decoding and samples (seeded from ``generator``). The
+    unconstrained decoding (for the invalid rate) is greedy or one sample."""
     decoder = model.decoder
     tokens: Tokens = batch["tokens"]
     latents = model.latents(batch["reference"], batch["dry"], tokens)
     if consensus_of:
-        graphs = [consensus_choice(decoder, z[None], sample_rate, generator) for z in latents]
+        # One search seed per clip, drawn from the row's generator: a row is reproducible.
+        seeds = torch.randint(2 ** 31 - 1, (len(latents),), generator=generator).tolist()
+        graphs = [min(search(model, z[None], CANDIDATES, seed), key=rank_key).graph for z, seed in zip(latents, seeds)]
         free = decoder.generate(latents, constrained=False, sample_rate=sample_rate)
     else:
         graphs = decoder.generate(latents, constrained=True, sample_rate=sample_rate, **_sampling(generator))
         free = decoder.generate(latents, constrained=False, sample_rate=sample_rate, **_sampling(generator))
     predicted = decoder.predict_next(latents, tokens) if decoder.token_by_token else None
     return Guess(graphs, free, predicted, decoder.complete(latents, tokens).to("cpu"))
-
-
-def consensus_choice(decoder, latents: Tensor, sample_rate: int, generator: torch.Generator):
-    """Of the greedy decoding of ``latents`` ``[1, Q, D]`` and ``CONSENSUS_SAMPLES - 1`` samples, the graph
-    with the highest :func:`~graphfx.metrics.consensus` (the first such: greedy wins ties)."""
-    graphs = decoder.generate(latents, sample_rate=sample_rate)
-    graphs += decoder.generate(latents.expand(CONSENSUS_SAMPLES - 1, -1, -1), sample_rate=sample_rate,
-                               generator=generator, temperature=TEMPERATURE)
-    scores = consensus(graphs)
-    return graphs[max(range(len(graphs)), key=lambda k: (scores[k], -k))]
 
 
 def _sampling(generator: Optional[torch.Generator]) -> Dict:

@@ -60,6 +60,8 @@ LISTED = 5
 #: Sampling temperature of the search's candidates: below 1 they keep nearer the likely decodings, whose
 #: consensus picks better structures (measured on the seen split: benchmarks/README.md).
 TEMPERATURE = 0.5
+#: Decodings drawn by the search (the greedy one and ``CANDIDATES - 1`` samples).
+CANDIDATES = 16
 #: Candidates with the lowest MSS refined beside the search's choice (with a dry signal).
 BY_EAR = 1
 #: A recording whose peak is below this (-100 dBFS) is silent.
@@ -187,7 +189,7 @@ class Candidate:
 
 
 def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, task: str = "singing",
-             checkpoint=None, candidates: int = 16, refine: int = 150, seed: int = 0,
+             checkpoint=None, candidates: int = CANDIDATES, refine: int = 150, seed: int = 0,
              clip_seconds: float = CLIP_SECONDS, match_level: bool = False, progress: Optional[Progress] = None,
              out: Optional[str] = None) -> Tuple[AudioGraph, dict]:
     """Estimates the graph that made ``audio``, with hypothesis search and, given the dry signal, test-time
