@@ -42,7 +42,7 @@ from torch_geometric.data import Batch, HeteroData
 
 from graphfx import catalog
 from graphfx.dsp import get_processor
-from graphfx.errors import AudioError
+from graphfx.errors import AudioError, GraphError
 from graphfx.graph import HETERO_EDGE as EDGE, HETERO_NODE as NODE, AudioGraph
 
 EPS = 1e-12
@@ -82,21 +82,25 @@ def render(graphs: Graphs, audio: Audio, *, sample_rate: Optional[int] = None, n
     Returns:
         The rendered stereo audio, ``[B, 2, T]``.
     """
-    batch = _collate(graphs)
-    num_graphs = int(batch[NODE].ptr.numel() - 1)
+    items = _hetero_list(graphs)  # None for a batch: it is rendered as it is
+    if items == []:
+        raise GraphError("empty", "there are no graphs to render")
+    batch = graphs if items is None else None
+    num_graphs = len(items) if items is not None else int(batch[NODE].ptr.numel() - 1)
     sources = _prepare_audio(audio, num_graphs)
-    rate = int(sample_rate or _first(batch.sample_rate))
+    rate = int(sample_rate or _first((items[0] if items else batch).sample_rate))
     parts = min(torch.get_num_threads(), num_graphs // MIN_PART)
     on_cpu = all(x.device.type == "cpu" for x in sources.values())
     if grad or choose_params is not None or parts < 2 or not on_cpu:  # the hook sees global node indices
+        batch = batch if batch is not None else Batch.from_data_list(items)
         return _Renderer(batch, sources, rate, normalize, grad, choose_params).run()
-    return _render_in_parts(batch, sources, rate, normalize, parts)
+    return _render_in_parts(items if items is not None else batch.to_data_list(), sources, rate, normalize, parts)
 
 
-def _render_in_parts(batch: HeteroData, sources: Dict[str, Tensor], rate: int, normalize: bool,
+def _render_in_parts(graphs: List[HeteroData], sources: Dict[str, Tensor], rate: int, normalize: bool,
                      parts: int) -> Tensor:
-    """Fast-mode rendering of ``batch`` split into ``parts`` runs of consecutive graphs, one thread each."""
-    graphs = batch.to_data_list()
+    """Fast-mode rendering of ``graphs`` split into ``parts`` runs of consecutive graphs (each collated on its
+    own), one thread each."""
     bounds = [round(k * len(graphs) / parts) for k in range(parts + 1)]
 
     def render_part(k: int) -> Tensor:
@@ -122,14 +126,13 @@ def _first(value):
     return int(value[0]) if isinstance(value, (list, tuple, Tensor)) else int(value)
 
 
-def _collate(graphs: Graphs) -> HeteroData:
+def _hetero_list(graphs: Graphs) -> Optional[List[HeteroData]]:
+    """Each graph as ``HeteroData``; ``None`` when ``graphs`` is already a PyG batch."""
     if isinstance(graphs, AudioGraph):
-        graphs = [graphs]
+        return [graphs.to_hetero()]
     if isinstance(graphs, HeteroData):
-        if not hasattr(graphs[NODE], "ptr"):  # a single graph, not a batch
-            graphs = Batch.from_data_list([graphs])
-        return graphs
-    return Batch.from_data_list([g.to_hetero() for g in graphs])
+        return None if hasattr(graphs[NODE], "ptr") else [graphs]  # a batch, or a single graph
+    return [g.to_hetero() for g in graphs]
 
 
 def _prepare_audio(audio: Audio, num_graphs: int) -> Dict[str, Tensor]:

@@ -6,6 +6,7 @@ from torch_geometric.data import Batch
 
 from conftest import chain, random_graph
 from graphfx import AudioError, AudioGraph
+from graphfx.errors import GraphError
 from graphfx.canonical import lti_reorder
 from graphfx.graph import Edge, Node
 from graphfx import catalog
@@ -192,3 +193,8 @@ def test_a_batch_split_over_threads_renders_the_same_audio(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert parts == [2] and torch.equal(one, split)
+
+
+def test_an_empty_list_of_graphs_is_one_clear_error():
+    with pytest.raises(GraphError, match="no graphs to render"):
+        render([], torch.zeros(0, 2, 100))
