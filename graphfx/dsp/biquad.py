@@ -11,7 +11,11 @@ Ways to run a biquad, picked by :func:`biquad_filter`:
   transposed with float64 state, over a ``[T, lanes]`` layout (:mod:`.lanes`; lanes =
   batch x channel, innermost so the loop vectorizes); coefficients constant per lane
   or given per sample. Exact.
-* constant coefficients with gradients: FFT frequency sampling, the clip
+* constant coefficients with gradients on CPU: the same recursion over ``[B*C, T]``
+  rows as a :class:`torch.autograd.Function` (:class:`_BiquadRows`) whose backward
+  is the adjoint recursion, run backward in time by a second numba kernel. Exact;
+  the output equals the fast path's.
+* constant coefficients with gradients on GPU: FFT frequency sampling, the clip
   zero-padded to a power of two ``n >= 2T`` (``n`` always passed to ``irfft``).
   Used when the impulse response decays below 1e-9 within ``T`` samples, so the
   circular wrap is negligible (relative error ~1e-7 in float32). Filters that
@@ -151,6 +155,48 @@ def _biquad_rows_kernel(x, b0, b1, b2, a1, a2, out):
                 out[start + k, t] = y
 
 
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def _biquad_rows_adjoint(x, y, gy, b0, b1, b2, a1, a2, want_x, want_coeffs, gx, gc):
+    # Backward of _biquad_rows_kernel. x, y, gy: [P, T]; coefficients: [P]; gx: [P, T] (written
+    # if want_x); gc: [P, 5] float64 (dL/d(b0, b1, b2, a1, a2), written if want_coeffs).
+    # y = (B(z) / A(z)) x from a zero state is y = A^-1 B x with lower-triangular Toeplitz A, B;
+    # its transpose B^T A^-T is the same kind of recursion run backward in time. v = A^-T gy:
+    #   v[n] = gy[n] - a1 v[n+1] - a2 v[n+2],   gx[n] = b0 v[n] + b1 v[n+1] + b2 v[n+2];
+    # and as dy/db_k = A^-1 (S^k x), dy/da_k = -A^-1 (S^k y) (S^k: delay by k samples),
+    #   dL/db_k = sum_n v[n] x[n-k],   dL/da_k = -sum_n v[n] y[n-k].
+    # Indexing the sums by n - k, every term at step n uses v[n], v[n+1], v[n+2] (zero past
+    # the end): one pass, no bounds tests. Rows interleaved as in the forward kernel.
+    P, T = x.shape
+    L = 4
+    for start in range(0, P, L):
+        n = min(L, P - start)
+        v1, v2 = np.zeros(L), np.zeros(L)  # v[t+1], v[t+2]
+        s = np.zeros((5, L))  # float64 sums of the coefficient gradients
+        c0, c1, c2, d1, d2 = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
+        for k in range(n):
+            row = start + k
+            c0[k], c1[k], c2[k], d1[k], d2[k] = b0[row], b1[row], b2[row], a1[row], a2[row]
+        for t in range(T - 1, -1, -1):
+            for k in range(n):
+                row = start + k
+                v = gy[row, t] - d1[k] * v1[k] - d2[k] * v2[k]
+                if want_x:
+                    gx[row, t] = c0[k] * v + c1[k] * v1[k] + c2[k] * v2[k]
+                if want_coeffs:
+                    xt, yt = x[row, t], y[row, t]
+                    s[0, k] += v * xt
+                    s[1, k] += v1[k] * xt
+                    s[2, k] += v2[k] * xt
+                    s[3, k] -= v1[k] * yt
+                    s[4, k] -= v2[k] * yt
+                v2[k] = v1[k]
+                v1[k] = v
+        if want_coeffs:
+            for k in range(n):
+                for j in range(5):
+                    gc[start + k, j] = s[j, k]
+
+
 def biquad_lanes(x, coeffs, repeat=1):
     """Runs ``repeat`` identical biquad sections over ``x`` (numpy ``[T, P]``).
 
@@ -169,11 +215,16 @@ def cascade_lanes(x, sections):
     return x
 
 
+def _coefficient_row(c, B, C):
+    # A constant coefficient broadcastable to [B, C, 1] -> float64 numpy [B*C], one per row.
+    return c.detach().double().expand(B, C, 1).reshape(B * C).contiguous().numpy()
+
+
 def _fast(x, coeffs, repeat):
     B, C, T = x.shape
     if all(c.shape[-1] == 1 for c in coeffs):
         # Constant coefficients: rows in their own layout, no transposing copies.
-        rows = [c.detach().double().expand(B, C, 1).reshape(B * C).contiguous().numpy() for c in coeffs]
+        rows = [_coefficient_row(c, B, C) for c in coeffs]
         y = x.detach().float().reshape(B * C, T).contiguous().numpy()
         out = np.empty(y.shape, dtype=np.float32)
         for _ in range(repeat):
@@ -188,7 +239,53 @@ def _fast(x, coeffs, repeat):
     return from_lanes(y, B, C).to(x.dtype)
 
 
-# --- grad path, constant coefficients: FFT frequency sampling --------------------
+# --- grad path, constant coefficients on CPU: the recursion and its adjoint --------
+def _sum_to(g, shape):
+    # Gradient [B, C, 1] of a coefficient broadcast from ``shape``: sum over the broadcast dims.
+    g = g.sum(tuple(range(g.dim() - len(shape)))) if g.dim() > len(shape) else g
+    dims = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return (g.sum(dims, keepdim=True) if dims else g).reshape(shape)
+
+
+class _BiquadRows(torch.autograd.Function):
+    """One biquad section, constant coefficients, CPU: compiled forward and backward.
+
+    ``forward(x, b0, b1, b2, a1, a2)``: ``x`` is ``[B, C, T]`` (float32 or float64),
+    the coefficients broadcast to ``[B, C, 1]``. The output is in ``x``'s dtype
+    (state and coefficients in float64); the backward is the adjoint recursion of
+    :func:`_biquad_rows_adjoint`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *coeffs):
+        B, C, T = x.shape
+        rows = [_coefficient_row(c, B, C) for c in coeffs]
+        xr = x.detach().reshape(B * C, T).contiguous()
+        y = torch.empty(B, C, T, dtype=x.dtype)
+        _biquad_rows_kernel(xr.numpy(), *rows, y.view(B * C, T).numpy())
+        ctx.save_for_backward(xr, y, *coeffs)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y):
+        xr, y, *coeffs = ctx.saved_tensors
+        want_x, want_coeffs = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:])
+        B, C, T = y.shape
+        gy = grad_y.detach().to(y.dtype).reshape(B * C, T).contiguous()
+        gx = torch.empty_like(xr) if want_x else xr.new_empty(0, 0)  # not touched unless wanted
+        gc = torch.zeros(B * C, 5, dtype=torch.float64)
+        rows = [_coefficient_row(c, B, C) for c in coeffs]
+        _biquad_rows_adjoint(xr.numpy(), y.view(B * C, T).numpy(), gy.numpy(), *rows,
+                             want_x, want_coeffs, gx.numpy(), gc.numpy())
+        grads = [gx.view(B, C, T) if want_x else None]
+        for j, c in enumerate(coeffs):
+            needed = ctx.needs_input_grad[1 + j]
+            grads.append(_sum_to(gc[:, j].view(B, C, 1), c.shape).to(c.dtype) if needed else None)
+        return tuple(grads)
+
+
+# --- grad path, constant coefficients on GPU: FFT frequency sampling ---------------
 def _pole_radius(a1, a2):
     # Largest |root| of z^2 + a1 z + a2.
     disc = a1 * a1 - 4 * a2
@@ -402,6 +499,17 @@ def state_space_blocks(x, A, B, C, D, block=STATE_SPACE_BLOCK):
 
 
 # --- entry point ----------------------------------------------------------------
+def _constant_torch(x, coeffs, repeat):
+    # Constant coefficients in torch ops alone (GPU tensors): FFT, or blocks for long tails.
+    if _tail_length(coeffs[3], coeffs[4], repeat) <= x.shape[-1]:
+        return _fft(x, coeffs, repeat)
+    # Rings longer than the clip: FFT padding would have to cover the tail; blocks need none.
+    A, B, C, D = df2t_state_space(coeffs)
+    for _ in range(repeat):
+        x = state_space_blocks(x, A, B, C, D)
+    return x
+
+
 def biquad_filter(x, coeffs, *, grad=False, repeat=1):
     """Filters ``x`` with ``repeat`` identical cascaded biquad sections.
 
@@ -409,7 +517,7 @@ def biquad_filter(x, coeffs, *, grad=False, repeat=1):
         x: audio ``[B, 2, T]``.
         coeffs: ``(b0, b1, b2, a1, a2)``, each broadcastable to ``[B, 2, T]``
             with last dim 1 (constant over the clip) or ``T`` (per sample).
-        grad: use the differentiable torch paths (also used for CUDA tensors).
+        grad: use the differentiable paths (CUDA tensors always take them).
         repeat: number of identical sections in cascade.
 
     Returns:
@@ -419,10 +527,9 @@ def biquad_filter(x, coeffs, *, grad=False, repeat=1):
         return _fast(x, coeffs, repeat)
     if any(c.shape[-1] > 1 for c in coeffs):
         return _biquad_varying(x, coeffs, repeat)
-    if _tail_length(coeffs[3], coeffs[4], repeat) <= x.shape[-1]:
-        return _fft(x, coeffs, repeat)
-    # Rings longer than the clip: FFT padding would have to cover the tail; blocks need none.
-    A, B, C, D = df2t_state_space(coeffs)
-    for _ in range(repeat):
-        x = state_space_blocks(x, A, B, C, D)
-    return x
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # Exact, and on CPU several times faster than the FFT (a sequential recursion is slow on GPU).
+        for _ in range(repeat):
+            x = _BiquadRows.apply(x, *coeffs)
+        return x
+    return _constant_torch(x, coeffs, repeat)

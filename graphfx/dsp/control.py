@@ -17,7 +17,7 @@ the modulation effects, envelope detectors of the demodulators):
   Its state starts at 0, as after silence.
 
 Elementwise torch serves both modes of the oscillators; the envelope uses the
-shared smoother's fast (numba) or gradient (torch) path.
+shared smoother's fast or differentiable path (both compiled on CPU; torch on CUDA).
 """
 from __future__ import annotations
 

@@ -24,24 +24,31 @@ for the compressor, while the gate opens for the expander and noise gate
 The smoother state starts where silence would have left it, as if the clip
 were preceded by silence.
 
-Two implementations of the smoother (:func:`smooth_attack_release`, shared
+Three implementations of the smoother (:func:`smooth_attack_release`, shared
 with the envelope follower of :mod:`graphfx.dsp.control`):
 
 * fast (``grad=False`` on CPU): a numba lane kernel, exact (float64 state).
-* gradient (``grad=True`` or CUDA): pure torch, exact up to float32
-  rounding once converged. The attack/release branch pattern is found without
-  gradient by a fixed-point (Newton) iteration: guess a pattern (attack where
-  the target rises), solve the then linear recursion, re-decide every branch
-  from that solution, repeat until no branch flips except at ties
-  ``x[n] ~ y[n-1]`` (where either choice gives the same ``y[n]``), at most
-  ``SCAN_ITERATIONS`` times. One last linear solve with the final pattern
-  carries the gradients to ``in``, ``sidechain`` and every parameter (the branch
-  choices themselves are piecewise constant and carry none). Each linear solve
-  is a chunked parallel scan: closed form inside chunks of at most 256 samples
-  (log-domain cumulative sums), a doubling (Hillis-Steele) scan over the chunk
-  carries. On 3.6 s clips (noise, noise bursts, drum hits, sines of rising level; random
-  and corner parameters) it took 5-20 passes and its gain differed from the
-  fast path by at most 2.5e-4 dB; the tests hold it to ``GRAD_PATH_TOLERANCE_DB``.
+* gradient on CPU (``grad=True``): the same recursion, with the same output
+  bit for bit, as a :class:`torch.autograd.Function`. Its forward kernel also
+  records the branch each sample took. With that pattern fixed the recursion
+  is linear; the backward kernel runs its adjoint, a one-pole recursion
+  backward in time, for the gradients to the target (so to ``in``,
+  ``sidechain`` and the gain computer parameters), to both time constants and
+  to the initial state. The branch choices themselves are piecewise constant
+  and carry none.
+* CUDA (both modes): pure torch, exact up to float32 rounding once
+  converged. The attack/release branch pattern is found without gradient by
+  a fixed-point (Newton) iteration: guess a pattern (attack where the target
+  rises), solve the then linear recursion, re-decide every branch from that
+  solution, repeat until no branch flips except at ties ``x[n] ~ y[n-1]``
+  (where either choice gives the same ``y[n]``), at most ``SCAN_ITERATIONS``
+  times. One last linear solve with the final pattern carries the gradients.
+  Each linear solve is a chunked parallel scan: closed form inside chunks of
+  at most 256 samples (log-domain cumulative sums), a doubling (Hillis-Steele)
+  scan over the chunk carries. On 3.6 s clips (noise, noise bursts, drum hits,
+  sines of rising level; random and corner parameters) it took 5-20 passes
+  and its gain differed from the fast path by at most 2.5e-4 dB; the tests
+  (which run it on CPU) hold it to ``GRAD_PATH_TOLERANCE_DB``.
 """
 from __future__ import annotations
 
@@ -57,15 +64,16 @@ from torch import Tensor
 LEVEL_FLOOR_DB = -120.0
 #: Largest attenuation the expander and noise gate apply.
 MIN_GAIN_DB = -120.0
-#: Most fixed-point passes of the gradient-path smoother searching the branch pattern.
+#: Most fixed-point passes of the CUDA smoother searching the branch pattern.
 SCAN_ITERATIONS = 64
-#: Documented bound of |grad path - fast path| on the gain in dB (see the tests).
+#: Documented bound of |CUDA path - fast path| on the gain in dB (see the tests); the CPU
+#: gradient path equals the fast path.
 GRAD_PATH_TOLERANCE_DB = 1e-3
 
-# Relative distance |x[n] - y[n-1]| under which a branch choice does not matter.
+# CUDA path: relative distance |x[n] - y[n-1]| under which a branch choice does not matter.
 _TIE = 1e-4
 _MAX_CHUNK = 256
-# exp(+-_MAX_CHUNK_DECAY) stays well inside float32 range inside a chunk.
+# CUDA path: exp(+-_MAX_CHUNK_DECAY) stays well inside float32 range inside a chunk.
 _MAX_CHUNK_DECAY = 40.0
 
 
@@ -125,7 +133,7 @@ def smooth_attack_release(target: Tensor, attack_ms: Tensor, release_ms: Tensor,
         attack_ms, release_ms: ``[N]`` time constants in ms.
         sample_rate: in Hz.
         init: ``[N]`` state ``y[-1]``; zeros when omitted.
-        grad: use the differentiable torch path (also taken for CUDA tensors).
+        grad: use the differentiable path (CUDA tensors always take the torch one).
 
     Returns:
         ``[N, T]`` smoothed signal.
@@ -134,8 +142,10 @@ def smooth_attack_release(target: Tensor, attack_ms: Tensor, release_ms: Tensor,
         init = torch.zeros_like(target[:, 0])
     log_attack = smoothing_coefficient(attack_ms, sample_rate)
     log_release = smoothing_coefficient(release_ms, sample_rate)
-    if grad or target.is_cuda:
+    if target.is_cuda:
         return _smooth_torch(target, log_attack, log_release, init)
+    if grad:
+        return _SmoothAttackRelease.apply(target, log_attack, log_release, init)
     return _smooth_numba(target, log_attack, log_release, init)
 
 
@@ -179,7 +189,139 @@ def _smooth_numba(target: Tensor, log_attack: Tensor, log_release: Tensor, init:
     return torch.from_numpy(out)                                         # [N, T]
 
 
-# --- gradient path ------------------------------------------------------------
+# --- gradient path on CPU --------------------------------------------------------
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def _smooth_lanes_recording(target, alpha_attack, alpha_release, init):  # pragma: no cover - compiled
+    """:func:`_smooth_lanes` plus the branches taken: ``attack[lane, n] = x[n] > y[n-1]``.
+
+    Same arithmetic in the same order, so the same output as the fast path;
+    ``attack`` is uint8 ``[lanes, T]``.
+    """
+    lanes, num_samples = target.shape
+    out = np.empty_like(target)
+    attack = np.empty((lanes, num_samples), dtype=np.uint8)
+    state = init.copy()
+    tile = np.empty((_TILE, lanes), dtype=np.float64)
+    rising = np.empty((_TILE, lanes), dtype=np.uint8)
+    for start in range(0, num_samples, _TILE):
+        length = min(_TILE, num_samples - start)
+        for lane in range(lanes):
+            for k in range(length):
+                tile[k, lane] = target[lane, start + k]
+        for k in range(length):
+            for lane in range(lanes):
+                x = tile[k, lane]
+                up = x > state[lane]
+                a = alpha_attack[lane] if up else alpha_release[lane]
+                state[lane] = x + a * (state[lane] - x)
+                tile[k, lane] = state[lane]
+                rising[k, lane] = up
+        for lane in range(lanes):
+            for k in range(length):
+                out[lane, start + k] = tile[k, lane]
+                attack[lane, start + k] = rising[k, lane]
+    return out, attack
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def _smooth_lanes_adjoint(grad_out, target, out, attack, alpha_attack, alpha_release, init,
+                          grad_target, need_alphas):  # pragma: no cover - compiled
+    """Backward pass of the smoother with its branch pattern ``attack`` held fixed.
+
+    With fixed branches ``y[n] = x[n] + a[n] (y[n-1] - x[n])`` is linear in ``x``
+    and ``y[-1]``. The total derivative ``v[n] = dL/dy[n]`` runs backward in time,
+    ``v[n] = g[n] + c[n+1]`` with the carry ``c[n] = a[n] v[n]`` (what ``y[n]``
+    passes back to ``y[n-1]``), and gives ``dL/dx[n] = (1 - a[n]) v[n]``,
+    ``dL/dlog a[n] = c[n] (y[n-1] - x[n])`` and ``dL/dy[-1] = c[0]``.
+
+    Writes ``dL/dx`` into ``grad_target`` unless it is empty; returns the float64
+    ``[lanes]`` gradients of ``y[-1]`` and, when ``need_alphas``, of the log
+    attack and log release coefficients (summed over the samples of each branch).
+    Tiled like :func:`_smooth_lanes` (time outer, lanes inner), in reverse time.
+    """
+    lanes, num_samples = target.shape
+    need_target = grad_target.size > 0
+    carry = np.zeros(lanes)
+    grad_log_attack = np.zeros(lanes)
+    grad_log_release = np.zeros(lanes)
+    g = np.empty((_TILE, lanes))             # dL/dy[n] in, dL/dx[n] out
+    step = np.empty((_TILE, lanes))          # y[n-1] - x[n]
+    rising = np.empty((_TILE, lanes), dtype=np.uint8)
+    num_tiles = (num_samples + _TILE - 1) // _TILE
+    for tile_index in range(num_tiles - 1, -1, -1):
+        start = tile_index * _TILE
+        length = min(_TILE, num_samples - start)
+        for lane in range(lanes):
+            for k in range(length):
+                n = start + k
+                # y[n-1] as stored (float32 for float32 targets): one float32 rounding
+                # off the float64 state, as fine as a float32 gradient gets anyway.
+                previous = out[lane, n - 1] if n > 0 else init[lane]
+                g[k, lane] = grad_out[lane, n]
+                step[k, lane] = previous - target[lane, n]
+                rising[k, lane] = attack[lane, n]
+        for k in range(length - 1, -1, -1):
+            for lane in range(lanes):
+                up = rising[k, lane]
+                a = alpha_attack[lane] if up else alpha_release[lane]
+                v = g[k, lane] + carry[lane]
+                carry[lane] = a * v
+                g[k, lane] = (1.0 - a) * v
+                if need_alphas:
+                    if up:
+                        grad_log_attack[lane] += carry[lane] * step[k, lane]
+                    else:
+                        grad_log_release[lane] += carry[lane] * step[k, lane]
+        if need_target:
+            for lane in range(lanes):
+                for k in range(length):
+                    grad_target[lane, start + k] = g[k, lane]
+    return carry, grad_log_attack, grad_log_release
+
+
+class _SmoothAttackRelease(torch.autograd.Function):
+    """The fast path's exact recursion, differentiable: compiled forward and backward.
+
+    Inputs ``target`` ``[N, T]``, ``log_attack``, ``log_release``, ``init`` ``[N]``
+    on CPU. The branch choices are piecewise constant and carry no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, target, log_attack, log_release, init):
+        out, attack = _smooth_lanes_recording(target.detach().contiguous().numpy(),
+                                              _alpha(log_attack), _alpha(log_release),
+                                              init.detach().double().numpy())
+        out, attack = torch.from_numpy(out), torch.from_numpy(attack)
+        ctx.save_for_backward(target, log_attack, log_release, init, out, attack)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        target, log_attack, log_release, init, out, attack = ctx.saved_tensors
+        need_target, need_attack, need_release, need_init = ctx.needs_input_grad
+        x = target.detach().contiguous().numpy()
+        grad_target = np.empty_like(x) if need_target else np.empty((0, 0), x.dtype)
+        grad_init, grad_attack, grad_release = _smooth_lanes_adjoint(
+            grad_out.contiguous().numpy(), x, out.numpy(), attack.numpy(),
+            _alpha(log_attack), _alpha(log_release), init.detach().double().numpy(),
+            grad_target, need_attack or need_release)
+
+        def result(needed: bool, grad: np.ndarray, like: Tensor) -> Optional[Tensor]:
+            return torch.from_numpy(grad).to(like.dtype) if needed else None
+
+        return (result(need_target, grad_target, target),
+                result(need_attack, grad_attack, log_attack),
+                result(need_release, grad_release, log_release),
+                result(need_init, grad_init, init))
+
+
+def _alpha(log_alpha: Tensor) -> np.ndarray:
+    """The kernels' float64 coefficients ``exp(log_alpha)``."""
+    return np.exp(log_alpha.detach().double().numpy())
+
+
+# --- gradient path on CUDA: fixed-point search and parallel scans -----------------
 def _smooth_torch(target: Tensor, log_attack: Tensor, log_release: Tensor, init: Tensor) -> Tensor:
     def branch_log_alpha(attack: Tensor) -> Tensor:
         # Arithmetic select: torch.where with [N, 1] operands is ~5x slower on CPU.

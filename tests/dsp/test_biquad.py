@@ -109,7 +109,7 @@ def _random_setup(kind, T, seed=0):
 @pytest.mark.parametrize("kind", KINDS)
 def test_constant_coefficients_match_sosfilt(kind, T, grad):
     x, coeffs, ref_coeffs = _random_setup(kind, T)
-    # These decay within the clip: the grad path is the FFT one.
+    # These decay within the clip (on GPU the grad path would be the FFT one; on CPU it is the recursion).
     assert biquad._tail_length(coeffs[3], coeffs[4], 2) <= T
     for repeat in (1, 2):
         y = biquad_filter(x, coeffs, grad=grad, repeat=repeat)
@@ -145,8 +145,8 @@ def test_time_varying_paths_match_sample_by_sample_reference(T):
 
 @pytest.mark.parametrize("T", [1001, 1000])
 def test_long_ringing_filter_on_short_clip(T):
-    # 20 Hz, Q 10: the impulse response rings far longer than the clip, so the
-    # grad path cannot use a 2T-point FFT and runs through state-space blocks.
+    # 20 Hz, Q 10: the impulse response rings far longer than the clip, so on GPU the
+    # grad path could not use a 2T-point FFT and would run through state-space blocks.
     x = torch.randn(1, 2, T, generator=torch.Generator().manual_seed(2))
     coeffs = rbj_coefficients("bandpass", torch.tensor([[[20.0]]], dtype=torch.float64), 10.0, 0.0, SR)
     assert biquad._tail_length(coeffs[3], coeffs[4], 1) > T
@@ -222,3 +222,89 @@ def test_silence_and_full_scale():
             coeffs = rbj_coefficients(kind, torch.tensor([[[20.0]]]), 10.0, 24.0, SR)
             for grad in (False, True):
                 assert torch.isfinite(biquad_filter(x, coeffs, grad=grad, repeat=2)).all()
+
+
+# --- constant coefficients with gradients on CPU: compiled recursion and adjoint ---------
+GRADCHECK_FILTERS = {  # (kind, frequencies of the two clips, Q, gain in dB)
+    "lowpass": ("lowpass", [1000.0, 6000.0], [0.7, 2.0], 0.0),
+    "bell": ("bell", [300.0, 3000.0], [1.0, 4.0], [9.0, -12.0]),
+    # Poles at radius ~0.9998 (a tail of ~1e5 samples): large gradients that grow along the clip.
+    "resonant": ("lowpass", [30.0, 60.0], [10.0, 20.0], 0.0),
+}
+
+
+def _leaf_coefficients(kind, f, q, gain, shape=(-1, 1, 1)):
+    as_param = lambda v: torch.as_tensor(v, dtype=torch.float64).view(shape)
+    return [c.detach().requires_grad_(True)
+            for c in rbj_coefficients(kind, as_param(f), as_param(q), as_param(gain), SR)]
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+@pytest.mark.parametrize("name", sorted(GRADCHECK_FILTERS))
+def test_grad_path_gradcheck(name, repeat):
+    coeffs = _leaf_coefficients(*GRADCHECK_FILTERS[name])  # [B, 1, 1]
+    x = torch.randn(2, 2, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(7),
+                    requires_grad=True)
+    filt = lambda x, *c: biquad_filter(x, c, grad=True, repeat=repeat)
+    assert torch.autograd.gradcheck(filt, (x, *coeffs))
+
+
+def test_grad_path_gradcheck_mixed_broadcast_shapes():
+    # Per clip, per channel, shared and per clip-and-channel coefficients: the gradients are
+    # summed back to each shape.
+    b0, b1, b2, a1, a2 = (c.detach() for c in _leaf_coefficients("bell", [500.0, 2000.0], [1.0, 3.0],
+                                                                  [6.0, -6.0]))
+    coeffs = [b0, b1[:1, :, :].expand(1, 2, 1).clone(), b2[0, 0].clone(),
+              a1.expand(2, 2, 1).clone(), a2[:1, :, :].clone()]
+    coeffs = [c.requires_grad_(True) for c in coeffs]  # [2,1,1], [1,2,1], [1], [2,2,1], [1,1,1]
+    x = torch.randn(2, 2, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(8),
+                    requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, *c: biquad_filter(x, c, grad=True), (x, *coeffs))
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+@pytest.mark.parametrize("kind", KINDS)
+def test_grad_path_equals_fast_path(kind, repeat):
+    x, coeffs, _ = _random_setup(kind, 3001)
+    y = biquad_filter(x.requires_grad_(True), coeffs, grad=True, repeat=repeat)
+    assert y.dtype == torch.float32 and y.requires_grad
+    torch.testing.assert_close(y.detach(), biquad_filter(x, coeffs, repeat=repeat), rtol=0, atol=1e-6)
+
+
+def test_grad_path_gradients_match_torch_path():
+    # Gradients through the RBJ formulas (float32 audio) against those of the FFT path, an
+    # independent implementation; and the same coefficient gradients when x needs none.
+    x = torch.randn(2, 2, 3000, generator=torch.Generator().manual_seed(9))
+    w = torch.randn(2, 2, 3000, generator=torch.Generator().manual_seed(10))
+
+    def grads(path, x_grad):
+        leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True)
+                  for v in ([400.0, 5000.0], [0.8, 3.0], [6.0, -9.0])]
+        xl = x.clone().requires_grad_(x_grad)
+        f, q, gain = (v.view(-1, 1, 1) for v in leaves)
+        (path(xl, rbj_coefficients("bell", f, q, gain, SR)) * w).sum().backward()
+        return [v.grad for v in leaves] + ([xl.grad] if x_grad else [])
+
+    recursion = grads(lambda x, c: biquad_filter(x, c, grad=True, repeat=2), True)
+    fft = grads(lambda x, c: biquad._constant_torch(x, c, 2), True)
+    for got, want in zip(recursion, fft):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    for got, want in zip(grads(lambda x, c: biquad_filter(x, c, grad=True, repeat=2), False), recursion):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gpu_fft_path_matches_sosfilt(kind):
+    # The torch path that CUDA tensors take, run here on CPU tensors.
+    x, coeffs, ref_coeffs = _random_setup(kind, 3000)
+    assert biquad._tail_length(coeffs[3], coeffs[4], 2) <= 3000  # FFT
+    y = biquad._constant_torch(x, coeffs, 2)
+    assert rel_err(y, sos_reference(x, [[c] * 2 for c in ref_coeffs])) < 1e-4
+
+
+def test_gpu_state_space_path_matches_sosfilt():
+    x = torch.randn(1, 2, 1000, generator=torch.Generator().manual_seed(11))
+    coeffs = rbj_coefficients("bandpass", torch.tensor([[[20.0]]], dtype=torch.float64), 10.0, 0.0, SR)
+    assert biquad._tail_length(coeffs[3], coeffs[4], 1) > 1000  # state-space blocks
+    ref = sos_reference(x, [[cookbook("bandpass", 20.0, 10.0, 0.0, SR)]])
+    assert rel_err(biquad._constant_torch(x, coeffs, 1), ref) < 1e-4

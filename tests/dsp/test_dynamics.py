@@ -262,6 +262,104 @@ def test_gradients_flow(kind):
             t.grad = None
 
 
+# --- gradient path on CPU: compiled forward and adjoint -----------------------------------------
+def rising_and_falling(lanes, num_samples, dtype, seed, block=8):
+    """Blocks of constant level, alternately above and below zero by 0.2-1.
+
+    Each block's edge moves the target far from the smoother state, which
+    approaches it without crossing: both branches occur and none near a tie.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    blocks = -(-num_samples // block)
+    sign = torch.tensor([1.0, -1.0]).repeat(blocks)[:blocks]
+    levels = sign * (0.2 + 0.8 * torch.rand(lanes, blocks, generator=gen))
+    return levels.repeat_interleave(block, -1)[:, :num_samples].to(dtype)
+
+
+def test_grad_path_gradcheck():
+    sample_rate = 1000                                # alpha = exp(-1 / ms): 0.51 to 0.95
+    target = rising_and_falling(3, 64, torch.float64, seed=0, block=4).requires_grad_(True)
+    attack = torch.tensor([1.5, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    release = torch.tensor([20.0, 8.0, 4.0], dtype=torch.float64, requires_grad=True)
+    init = torch.tensor([0.0, -0.5, 1.5], dtype=torch.float64, requires_grad=True)
+
+    def smooth(target, attack, release, init):
+        return smooth_attack_release(target, attack, release, sample_rate=sample_rate,
+                                     init=init, grad=True)
+
+    with torch.no_grad():
+        y = smooth(target, attack, release, init)
+        before = torch.cat([init[:, None], y[:, :-1]], dim=1)
+    rising = target > before
+    assert rising.any(-1).all() and (~rising).any(-1).all()      # both branches in every lane
+    assert (target - before).abs().min() > 1e-3                  # no ties: finite differences hold
+    assert torch.autograd.gradcheck(smooth, (target, attack, release, init))
+    # Only what is asked for: any subset of the inputs gets the same gradients.
+    weights = torch.randn(y.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    inputs = (target, attack, release, init)
+    full = torch.autograd.grad((smooth(*inputs) * weights).sum(), inputs)
+    for i, t in enumerate(inputs):
+        (alone,) = torch.autograd.grad((smooth(*inputs) * weights).sum(), (t,))
+        assert torch.equal(alone, full[i])
+
+
+@pytest.mark.parametrize("num_samples", [3000, 3001])
+def test_grad_path_equals_fast_path(num_samples):
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randn(6, num_samples, generator=gen).cumsum(-1)
+    target[3] = torch.rand(num_samples, generator=gen) * 40
+    attack = torch.tensor([0.1, 1.0, 100.0, 5.0, 0.1, 50.0])
+    release = torch.tensor([1000.0, 10.0, 10.0, 100.0, 0.1, 1000.0])
+    init = torch.tensor([0.0, -3.0, 5.0, 0.0, 1.0, 2.0])
+    fast = smooth_attack_release(target, attack, release, sample_rate=SR, init=init)
+    slow = smooth_attack_release(target.requires_grad_(True), attack, release, sample_rate=SR,
+                                 init=init, grad=True)
+    assert slow.dtype == torch.float32 and slow.requires_grad
+    # Same kernel arithmetic in the same order: equal, not just close.
+    assert torch.equal(fast, slow.detach())
+
+
+class _ScanPath:
+    """Stand-in for ``_SmoothAttackRelease`` that sends CPU tensors down the CUDA path."""
+    apply = staticmethod(dynamics._smooth_torch)
+
+
+def test_cuda_path_gradients_match_grad_path(monkeypatch):
+    """The CUDA path's scans, run on CPU: same gradients as the compiled adjoint (float64)."""
+    sample_rate, num_samples = 16000, 1001
+    target = rising_and_falling(4, num_samples, torch.float64, seed=2, block=40)
+    attack = torch.tensor([0.1, 1.0, 5.0, 0.5], dtype=torch.float64)
+    release = torch.tensor([1.0, 20.0, 50.0, 0.2], dtype=torch.float64)
+    init = torch.tensor([0.0, 1.0, -1.0, 0.5], dtype=torch.float64)
+    weights = torch.randn(4, num_samples, dtype=torch.float64,
+                          generator=torch.Generator().manual_seed(3))
+    grads = []
+    for path in ("cpu", "scan"):
+        if path == "scan":
+            monkeypatch.setattr(dynamics, "_SmoothAttackRelease", _ScanPath)
+        inputs = [t.clone().requires_grad_(True) for t in (target, attack, release, init)]
+        y = smooth_attack_release(*inputs[:3], sample_rate=sample_rate, init=inputs[3], grad=True)
+        grads.append(torch.autograd.grad((y * weights).sum(), inputs))
+    for cpu, scan in zip(*grads):
+        assert torch.allclose(cpu, scan, rtol=1e-9, atol=1e-9 * cpu.abs().max())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cuda_path_matches_fast_path(kind, monkeypatch):
+    """The CUDA path's fixed-point search, run on CPU, within ``GRAD_PATH_TOLERANCE_DB``."""
+    monkeypatch.setattr(dynamics, "_SmoothAttackRelease", _ScanPath)
+    batch, num_samples = 16, 12001
+    gen = torch.Generator().manual_seed(2)
+    spec = catalog.get(kind)
+    p = {q.name: q.denormalize(torch.rand(batch, generator=gen)) for q in spec.params}
+    x = music_like(batch, num_samples, seed=3)
+    side = music_like(batch, num_samples, seed=4)
+    for inputs in ({"in": x}, {"in": x, "sidechain": side}):
+        fast = dynamics.PROCESSORS[kind](inputs, p, sample_rate=SR)["out"]
+        scan = dynamics.PROCESSORS[kind](inputs, p, sample_rate=SR, grad=True)["out"]
+        assert (gain_db(fast, x) - gain_db(scan, x)).abs().max() <= GRAD_PATH_TOLERANCE_DB
+
+
 def test_fast_mode_builds_no_graph():
     x = music_like(1, 1000, seed=7).requires_grad_(True)
     out = compressor({"in": x}, params("compressor", 1), sample_rate=SR)["out"]
