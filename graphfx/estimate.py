@@ -47,7 +47,7 @@ from graphfx.audio import audio_info, load_audio, resample, save_audio
 from graphfx.errors import AudioError, GraphFXError
 from graphfx.files import atomic_path
 from graphfx.graph import HETERO_EDGE, HETERO_NODE, AudioGraph, Edge, Node, round_param
-from graphfx.losses import mss_loss
+from graphfx.losses import mss_between, mss_loss, spectra
 
 #: Length of the windows a long recording is analysed in: the paper's clips (and longer than any preset's).
 WINDOW_SECONDS = 160000 / 44100
@@ -360,16 +360,15 @@ def clip_loss(graphs: List[AudioGraph], dry: Tensor, reference: Tensor, sample_r
 
 def spectral_distance(wet: Tensor, reference: Tensor, match_level: bool = False) -> Tensor:
     """MSS loss ``[B]`` of ``wet`` against ``reference`` (both ``[B, 2, T]``), with ``match_level`` after
-    scaling ``wet`` to the reference's energy."""
-    return matched_mss(wet, reference) if match_level else mss_loss(wet, reference)
+    scaling ``wet`` to the reference's energy (:func:`leveled`)."""
+    return mss_loss(leveled(wet, reference) if match_level else wet, reference)
 
 
-def matched_mss(wet: Tensor, reference: Tensor) -> Tensor:
-    """MSS loss ``[B]`` of ``wet`` scaled to the energy of ``reference`` (both ``[B, 2, T]``): the level of a
-    recording says nothing of its processing."""
+def leveled(wet: Tensor, reference: Tensor) -> Tensor:
+    """``wet`` ``[B, 2, T]`` scaled to the energy of ``reference``: the level of a recording says nothing of its
+    processing."""
     energy = reference.square().mean(dim=(1, 2), keepdim=True)
-    scale = torch.sqrt((energy + 1e-12) / (wet.square().mean(dim=(1, 2), keepdim=True) + 1e-12))
-    return mss_loss(wet * scale, reference)
+    return wet * torch.sqrt((energy + 1e-12) / (wet.square().mean(dim=(1, 2), keepdim=True) + 1e-12))
 
 
 def refine(graphs, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: int = 100,
@@ -380,7 +379,7 @@ def refine(graphs, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: i
 
     The normalized parameters ``u`` and the edge gains ``g`` are reparametrized as ``u = sigmoid(a)``,
     ``g = GAIN_MAX * sigmoid(b)`` (so they stay in range) and ``a, b`` optimized with Adam on the
-    MSS loss of the differentiable renderer (:func:`spectral_distance`; levels matched with ``match_level``:
+    MSS loss of the differentiable renderer (as :func:`spectral_distance`; levels matched with ``match_level``:
     measured, optimizing the matched loss leaves the level free and doubles the loss at the true level),
     plus ``pull`` times the mean squared distance of ``u`` and ``g / GAIN_MAX`` to where they started.
     Several graphs are rendered as one batch, each with its own loss.
@@ -415,12 +414,14 @@ def refine(graphs, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: i
     a = torch.logit(u0.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     b = torch.logit(g0.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     optimizer = torch.optim.Adam([a, b], lr=lr)
+    target = spectra(reference[:1])  # the reference's side of the loss, computed once
     best = [(math.inf, None, None)] * count
     curve = []
     for step in range(steps):
         u, g = torch.where(mask, torch.sigmoid(a), torch.zeros_like(a)), torch.sigmoid(b)
         data[HETERO_NODE].params, data[HETERO_EDGE].gain = u, GAIN_MAX * g
-        mss = spectral_distance(render(data, dry, sample_rate=sample_rate, grad=True), reference, match_level)
+        wet = render(data, dry, sample_rate=sample_rate, grad=True)
+        mss = mss_between(spectra(leveled(wet, reference) if match_level else wet), target)
         # The pull, per graph: mean squared distance over its parameters and gains.
         moved = (u - u0).square() * mask
         distance = (torch.zeros(count).index_add(0, node_of, moved.sum(1))
