@@ -9,8 +9,9 @@ is rendered for ``--batch`` different parameter sets (seeded random, within
 musically sensible sub-ranges of the catalog ranges, :data:`KNOB_RANGES`):
 
 * by graphfx, all clips in one :func:`graphfx.renderer.render` call, in fast
-  mode (``grad=False``: compiled kernels) and differentiable mode
-  (``grad=True``: torch only; forward pass, no backward);
+  mode (``grad=False``: compiled kernels), differentiable mode (``grad=True``)
+  forward, and differentiable forward + backward (the gradient of the output's
+  energy to every parameter and edge gain, as refinement takes it);
 * by pedalboard, one clip at a time (HighpassFilter, PeakFilter, Compressor,
   Distortion, Chorus, Delay, Reverb; imager and pan in numpy, since
   pedalboard has neither), with the parameters mapped as closely as the two
@@ -60,9 +61,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from torch_geometric.data import Batch
+
 import graphfx.renderer as renderer
 from graphfx import catalog
-from graphfx.graph import AudioGraph, Edge, Node
+from graphfx.graph import HETERO_EDGE, HETERO_NODE, AudioGraph, Edge, Node
 from graphfx.provenance import git_revision, hardware
 
 HERE = Path(__file__).resolve().parent
@@ -224,6 +227,21 @@ def _pedalboard_runner(boards: list, audio, pool):
     return lambda: list(pool.map(one, range(len(boards))))
 
 
+def _backward_runner(graphs: list, audio):
+    """Differentiable forward and backward: the gradient of the output's energy to every parameter and gain."""
+    batch = Batch.from_data_list([g.to_hetero() for g in graphs])
+    params, gains = batch[HETERO_NODE].params.float(), batch[HETERO_EDGE].gain.float()
+
+    def run():
+        batch[HETERO_NODE].params = params.clone().requires_grad_(True)
+        batch[HETERO_EDGE].gain = gains.clone().requires_grad_(True)
+        y = renderer.render(batch, audio, sample_rate=SAMPLE_RATE, grad=True)
+        if y.requires_grad:  # not for in -> out
+            y.square().mean().backward()
+        return y.detach()
+    return run
+
+
 def _interleaved_medians(runners: dict, repeats: int) -> tuple:
     """Warms each runner up once, then times all of them ``repeats`` times in turn.
 
@@ -298,7 +316,8 @@ def run_worker(threads: int, batch: int, samples: int, repeats: int, with_pedalb
     def runners(types):
         graphs = [graphfx_graph(k, types) for k in knobs]
         out = {"graphfx_fast": lambda: renderer.render(graphs, audio, sample_rate=SAMPLE_RATE, grad=False),
-               "graphfx_grad": lambda: renderer.render(graphs, audio, sample_rate=SAMPLE_RATE, grad=True)}
+               "graphfx_grad": lambda: renderer.render(graphs, audio, sample_rate=SAMPLE_RATE, grad=True),
+               "graphfx_backward": _backward_runner(graphs, audio)}
         if with_pedalboard and types:
             out["pedalboard"] = _pedalboard_runner([pedalboard_chain(k, types) for k in knobs], audio_np, pool)
         return out
@@ -387,7 +406,9 @@ def spawn_worker(threads: int, args, with_pedalboard: bool, equivalence: bool) -
 def ratios(run: dict) -> dict:
     """grad/fast slowdown and the pedalboard/graphfx speed-up (> 1: graphfx faster per clip)."""
     chain = run["chain"]
-    out = {"grad_over_fast": chain["graphfx_grad"]["median_s"] / chain["graphfx_fast"]["median_s"]}
+    fast = chain["graphfx_fast"]["median_s"]
+    out = {"grad_over_fast": chain["graphfx_grad"]["median_s"] / fast,
+           "backward_over_fast": chain["graphfx_backward"]["median_s"] / fast}
     if "pedalboard" in chain:
         for mode in ("fast", "grad"):
             ours = chain[f"graphfx_{mode}"]["median_s"]
@@ -413,7 +434,9 @@ def print_report(report: dict) -> None:
             chain.add_row(threads, name.replace("_", " "), f"{m['ms_per_clip']:.2f}", f"{m['clips_per_s']:.1f}",
                           f"{m['realtime_factor']:.0f}x",
                           "-" if name == "pedalboard" or speedup is None else f"{speedup:.2f}x")
-        chain.add_row(threads, "grad / fast", f"{r['grad_over_fast']:.2f}x", "", "", "", end_section=True)
+        chain.add_row(threads, "grad / fast", f"{r['grad_over_fast']:.2f}x", "", "", "")
+        chain.add_row(threads, "grad + backward / fast", f"{r['backward_over_fast']:.2f}x", "", "", "",
+                      end_section=True)
     console.print(chain)
 
     for threads, run in report["runs"].items():
@@ -430,7 +453,8 @@ def _breakdown_table(threads: str, run: dict):
                   caption="chain: time inside each processor call of the chain render (renderer: the rest); "
                           "alone: in -> type -> out (passthrough: in -> out), speed-up = pedalboard / alone fast; "
                           "imager and pan: numpy in the pedalboard column")
-    for col in ("type", "chain fast", "share", "chain grad", "alone fast", "alone grad", "pedalboard", "speed-up"):
+    for col in ("type", "chain fast", "share", "chain grad", "alone fast", "alone grad", "alone grad+bwd",
+                "pedalboard", "speed-up"):
         table.add_column(col, justify="left" if col == "type" else "right")
     fast_in, grad_in = run["in_chain"]["fast"], run["in_chain"]["grad"]
     total = sum(fast_in.values())
@@ -443,6 +467,7 @@ def _breakdown_table(threads: str, run: dict):
             return "-" if value is None else f"{value:.2f}"
         table.add_row(name, ms(fast_in.get(name)), f"{100 * fast_in[name] / total:.0f}%" if name in fast_in else "",
                       ms(grad_in.get(name)), ms(fast), ms(alone["graphfx_grad"]["ms_per_clip"] if alone else None),
+                      ms(alone["graphfx_backward"]["ms_per_clip"] if alone else None),
                       ms(pb), "-" if pb is None else f"{pb / fast:.2f}x")
     return table
 
