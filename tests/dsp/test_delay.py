@@ -7,9 +7,15 @@ import scipy.signal
 import torch
 
 from graphfx.catalog import get
-from graphfx.dsp.delay import PROCESSORS, delay, pingpong_delay
+from graphfx.dsp.delay import (PROCESSORS, _delay_grad, _FeedbackDelay, _mixed, _pingpong_grad, delay,
+                                pingpong_delay)
 
 SR = 16000
+#: Delays of a few to tens of samples at this rate: in gradcheck's few hundred samples the echoes
+#: recirculate many times.
+GRADCHECK_SR = 2000
+#: The frequency-domain path that gradient mode takes on CUDA tensors (fractional delays).
+CUDA_PATHS = {"delay": _delay_grad, "pingpong_delay": _pingpong_grad}
 
 
 def _params(batch=1, **values):
@@ -43,12 +49,15 @@ def _delay_reference(x, lag, feedback, b, a):
     return scipy.signal.lfilter(_shifted(a, lag), _padded_sum(a, -feedback * _shifted(b, lag)), x)
 
 
-def _run(fn, x, params, grad):
-    return fn({"in": x}, params, sample_rate=SR, grad=grad)["out"]
+def _run(fn, x, params, grad, sample_rate=SR):
+    """``grad``: False (fast mode), True (gradient mode) or "cuda_path" (the CUDA path, on CPU tensors)."""
+    if grad == "cuda_path":
+        return _mixed(x, CUDA_PATHS[fn.__name__](x, params, sample_rate), params["mix"])
+    return fn({"in": x}, params, sample_rate=sample_rate, grad=grad)["out"]
 
 
 @pytest.mark.parametrize("n", [3001, 3000])
-@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("grad", [False, True, "cuda_path"])
 def test_delay_matches_scipy(n, grad):
     torch.manual_seed(0)
     x = torch.randn(2, 2, n)
@@ -65,7 +74,7 @@ def test_delay_matches_scipy(n, grad):
 
 
 @pytest.mark.parametrize("n", [4001, 4000])
-@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("grad", [False, True, "cuda_path"])
 def test_pingpong_matches_scipy(n, grad):
     torch.manual_seed(1)
     x = torch.randn(1, 2, n)
@@ -83,7 +92,7 @@ def test_pingpong_matches_scipy(n, grad):
     np.testing.assert_allclose(y[1], (1 - v["mix"]) * dry[1] + v["mix"] * wet_r, atol=2e-4)
 
 
-@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("grad", [False, True, "cuda_path"])
 def test_impulse_echoes_decay_geometrically(grad):
     n, lag = 2001, 400                                    # 25 ms at 16 kHz
     x = torch.zeros(1, 2, n)
@@ -112,7 +121,7 @@ def test_loop_filter_darkens_repeats():
     assert torch.all(energy[1:] / energy[:-1] < 0.9 ** 2)                 # loses more than feedback^2
 
 
-@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("grad", [False, True, "cuda_path"])
 def test_stereo_offset_and_pingpong_alternation(grad):
     n = 3000
     x = torch.zeros(1, 2, n)
@@ -127,24 +136,99 @@ def test_stereo_offset_and_pingpong_alternation(grad):
     assert y[0, left_peaks[1]:left_peaks[1] + 40].abs().max() > 0.15
 
 
-def test_fractional_delay_in_grad_mode():
-    """Between whole samples the gradient mode interpolates (band-limited)."""
+def test_fractional_delay_on_cuda_path():
+    """Between whole samples the CUDA path interpolates (band-limited); on CPU the delay is rounded."""
     n = 2000
     x = torch.zeros(1, 2, n)
     x[..., 300] = 1.0
-    y = _run(delay, x, _params(delay=25.03125, feedback=0.0, mix=1.0), True)[0, 0]   # 400.5 samples
+    params = _params(delay=25.03125, feedback=0.0, mix=1.0)                          # 400.5 samples
+    y = _run(delay, x, params, "cuda_path")[0, 0]
     torch.testing.assert_close(y[700] + y[701], torch.tensor(2 / math.pi * 2), atol=1e-3, rtol=0)
+    y = _run(delay, x, params, True)[0, 0]                                           # rint(400.5) = 400
+    assert y[700] == 1.0 and (y.abs() > 0).sum() == 1
 
 
 @pytest.mark.parametrize("name", ["delay", "pingpong_delay"])
-def test_gradients_flow(name):
+@pytest.mark.parametrize("path", [True, "cuda_path"])
+def test_gradients_flow(name, path):
+    """Every parameter gets a gradient on the CUDA path; on CPU the whole-sample delay times get none."""
     torch.manual_seed(2)
     x = torch.randn(2, 2, 2001, requires_grad=True)
     params = {k: v.requires_grad_() for k, v in _params(2, delay=30.3, feedback=0.6, mix=0.7,
                                                          stereo_offset=3.3).items()}
-    PROCESSORS[name]({"in": x}, params, sample_rate=SR, grad=True)["out"].pow(2).sum().backward()
-    for t in [x, *params.values()]:
-        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    _run(PROCESSORS[name], x, params, path).pow(2).sum().backward()
+    rounded = {"delay", "stereo_offset"} if path is True else set()
+    for k, t in [("in", x), *params.items()]:
+        if k in rounded:
+            assert t.grad is None
+        else:
+            assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+def _random_params(batch, seed, dtype=torch.float32):
+    """Short delays (7-30 samples at GRADCHECK_SR), strong feedback, loop lowpasses from dull to resonant."""
+    g = torch.Generator().manual_seed(seed)
+    u = lambda lo, hi: (lo + (hi - lo) * torch.rand(batch, generator=g, dtype=torch.float64)).to(dtype)  # noqa: E731
+    return dict(delay=u(3.5, 12.0), stereo_offset=u(0.0, 3.0), feedback=u(0.7, 0.95), mix=u(0.2, 0.9),
+                frequency=u(150.0, 900.0), q=u(0.5, 4.0))
+
+
+@pytest.mark.parametrize("name", ["delay", "pingpong_delay"])
+def test_grad_mode_gradcheck(name):
+    """Input, feedback, frequency, q (through the Function's loop coefficients) and mix, float64."""
+    x = torch.rand(2, 2, 300, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 2 - 1
+    params = _random_params(2, 4, torch.float64)
+    names = ["feedback", "frequency", "q", "mix"]
+
+    def run(x, *values):
+        return _run(PROCESSORS[name], x, {**params, **dict(zip(names, values))}, True, GRADCHECK_SR)
+
+    assert torch.autograd.gradcheck(run, [x.requires_grad_(), *(params[k].requires_grad_() for k in names)])
+
+
+@pytest.mark.parametrize("pingpong", [False, True])
+def test_feedback_delay_function_gradcheck(pingpong):
+    """All five loop coefficients apart, delays from 1 sample (one-sample tiles) to past a tile."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 2, 400, generator=g, dtype=torch.float64)
+    lag = np.array([1, 5, 17, 3, 130, 29])                                # lane c * B + b
+    # Feedback, then loop filters (b0, b1, b2, a1, a2) with poles of radius 0.9, 0.6, 0.95 and
+    # peak gains 0.89, 0.94, 0.90 (stable loops).
+    loop = [torch.tensor(v, dtype=torch.float64) for v in
+            ([0.9, 0.7, 0.95], [0.08, 0.4, 0.04], [0.05, -0.3, 0.02], [0.02, 0.2, -0.03],
+             [-1.2, 0.3, -1.6], [0.81, 0.36, 0.9025])]
+    run = lambda x, *p: _FeedbackDelay.apply(x, *p, lag, pingpong)  # noqa: E731
+    assert run(x, *loop).abs().max() < 20
+    assert torch.autograd.gradcheck(run, [t.requires_grad_() for t in (x, *loop)])
+
+
+@pytest.mark.parametrize("name", ["delay", "pingpong_delay"])
+@pytest.mark.parametrize("n", [6001, 6000])
+def test_grad_mode_equals_fast_mode(name, n):
+    """On CPU gradient mode runs the fast kernel: the same float32 output, bit for bit."""
+    x = torch.randn(3, 2, n, generator=torch.Generator().manual_seed(6))
+    params = dict(delay=torch.tensor([3.0, 50.0, 333.3]), stereo_offset=torch.tensor([0.0, 12.3, 40.0]),
+                  feedback=torch.tensor([0.3, 0.8, 0.95]), mix=torch.tensor([0.5, 1.0, 0.2]),
+                  frequency=torch.tensor([2000.0, 500.0, 7000.0]), q=torch.tensor([0.7, 3.0, 10.0]))
+    fast = _run(PROCESSORS[name], x, params, False)
+    grad = _run(PROCESSORS[name], x.clone().requires_grad_(), params, True)
+    assert grad.dtype == torch.float32 and torch.equal(fast, grad.detach())
+
+
+@pytest.mark.parametrize("name", ["delay", "pingpong_delay"])
+def test_grad_mode_float32_gradients_match_float64(name):
+    """The float32 adjoint (the one refinement runs) at real delays, against float64."""
+    g = torch.Generator().manual_seed(7)
+    x, weights = torch.randn(2, 2, 6001, generator=g), torch.randn(2, 2, 6001, generator=g)
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        xd = x.to(dtype, copy=True).requires_grad_()
+        params = {k: v.to(dtype).requires_grad_() for k, v in _params(2, delay=20.0, feedback=0.8, mix=0.7,
+                                                                      q=2.0, stereo_offset=5.0).items()}
+        (_run(PROCESSORS[name], xd, params, True) * weights.to(dtype)).sum().backward()
+        grads.append([xd.grad, *(params[k].grad for k in ["feedback", "frequency", "q", "mix"])])
+    for g32, g64 in zip(*grads):
+        torch.testing.assert_close(g32.double(), g64, rtol=1e-4, atol=1e-4 * g64.abs().max().item())
 
 
 @pytest.mark.parametrize("name", ["delay", "pingpong_delay"])
