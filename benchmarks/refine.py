@@ -20,7 +20,7 @@ import time
 import torch
 
 from graphfx.datasets import GraphFXDataset
-from graphfx.estimate import estimate
+from graphfx.estimate import CANDIDATES, estimate
 from graphfx.estimator import load_estimator
 from graphfx.losses import mss_loss
 from graphfx.metrics import mean_ci, node_type_iou
@@ -66,7 +66,7 @@ def main():
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--clips", type=int, default=200, help="unseen clips of greedy and search [200]")
     parser.add_argument("--refine-clips", type=int, default=50, help="the first clips also refined [50]")
-    parser.add_argument("--candidates", type=int, default=16)
+    parser.add_argument("--candidates", type=int, default=CANDIDATES)
     parser.add_argument("--refine", type=int, default=150, help="refinement steps")
     parser.add_argument("--out", default=None, help="also write the results here (JSON)")
     args = parser.parse_args()

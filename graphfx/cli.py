@@ -535,7 +535,7 @@ def bench(systems, preset, task, checkpoint, data_dir, out_dir):
 @click.option("--task", type=click.Choice(["singing", "drums"]), default=None, help="Which shipped model [singing].")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="A trained checkpoint instead of the shipped model.")
-@click.option("--candidates", type=click.IntRange(min=1), default=None, help="Hypotheses considered [16].")
+@click.option("--candidates", type=click.IntRange(min=1), default=None, help="Hypotheses considered [64].")
 @click.option("--refine", "refine_steps", type=click.IntRange(min=0), default=None,
               help="Refinement steps with --dry [150; 0: none].")
 @click.option("--match-level", is_flag=True,

@@ -60,8 +60,10 @@ LISTED = 5
 #: Sampling temperature of the search's candidates: below 1 they keep nearer the likely decodings, whose
 #: consensus picks better structures (measured on the seen split: benchmarks/README.md).
 TEMPERATURE = 0.5
-#: Decodings drawn by the search (the greedy one and ``CANDIDATES - 1`` samples).
-CANDIDATES = 16
+#: Decodings drawn by the search (the greedy one and ``CANDIDATES - 1`` samples): the consensus is a
+#: minimum-Bayes-risk choice whose estimate of the risk sharpens with more samples (measured, 16 -> 64: IOU
+#: +0.019 +- 0.016 on seen clips, +0.011 +- 0.015 on unseen ones; benchmarks/README.md).
+CANDIDATES = 64
 #: Candidates with the lowest MSS refined beside the search's choice (with a dry signal).
 BY_EAR = 1
 #: A recording whose peak is below this (-100 dBFS) is silent.
