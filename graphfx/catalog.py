@@ -71,10 +71,17 @@ class Param:
 
     def denormalize(self, unit_value):
         """Maps a value in [0, 1] (float or tensor) back to plain units."""
+        lo, span = self.unit_span()
+        value = lo + unit_value * span
+        return _exp(value) if self.scale == "log" else value
+
+    def unit_span(self) -> Tuple[float, float]:
+        """``(lo, span)`` of the affine map ``lo + u * span`` that :meth:`denormalize` applies to ``u``
+        (followed by ``exp`` on a log scale); the renderer's compiled modulation uses the same."""
         if self.scale == "log":
             lo, hi = math.log(self.min), math.log(self.max)
-            return _exp(lo + unit_value * (hi - lo))
-        return self.min + unit_value * (self.max - self.min)
+            return lo, hi - lo
+        return self.min, self.max - self.min
 
     def contains(self, value: float) -> bool:
         # A relative slack absorbs float round-off from normalize/denormalize.

@@ -198,3 +198,82 @@ def test_a_batch_split_over_threads_renders_the_same_audio(monkeypatch):
 def test_an_empty_list_of_graphs_is_one_clear_error():
     with pytest.raises(GraphError, match="no graphs to render"):
         render([], torch.zeros(0, 2, 100))
+
+
+def test_fast_energy_is_the_same_bits_whatever_shares_the_batch_or_measures_it():
+    from graphfx.renderer import _fast_energy, _flat_rows, _scale_kernel, _stereo
+
+    for seed in range(5):
+        x = torch.randn(3, 1, 50001, generator=torch.Generator().manual_seed(seed))
+        alone = _fast_energy(x[:1])
+        assert torch.equal(alone, _fast_energy(x)[:1])
+        assert torch.equal(alone, _fast_energy(x[:1].expand(-1, 2, -1)))               # a broadcast channel
+        assert torch.equal(alone, _fast_energy(x.expand(-1, 2, -1).contiguous()[:1]))  # two equal channels
+        assert torch.equal(alone, _fast_energy(torch.cat([x, -x], dim=1)[:, :1])[:1])  # strided rows
+        assert torch.allclose(alone, 2 * x[0].double().square().sum(), rtol=1e-12)
+        # The kernel that rescales in place measures the result as _fast_energy does.
+        y, scale = x.expand(-1, 2, -1).contiguous(), torch.rand(3, generator=torch.Generator().manual_seed(9)) + 0.5
+        flat, offsets = _flat_rows(y)
+        measured = _stereo(_scale_kernel(flat, offsets, y.shape[-1], scale.numpy()))
+        assert torch.equal(y, x.expand(-1, 2, -1) * scale[:, None, None])
+        assert torch.equal(measured, _fast_energy(y))
+
+
+def _modulated_graphs():
+    """LFOs, a stereo LFO and an envelope driving linear and log-scaled parameters: one inlet driven
+    twice, nodes of one group with and without a driver, drivers from different groups."""
+    def graph(extra_nodes, extra_edges, body):
+        nodes = [Node("in", "in")] + [Node(i, t, p) for i, t, p in body] + extra_nodes + [Node("out", "out")]
+        seq = ["in"] + [i for i, _, _ in body] + ["out"]
+        return AudioGraph(nodes, [Edge(a, b) for a, b in zip(seq, seq[1:])] + extra_edges, SR)
+
+    body = [("c", "chorus", {}), ("b", "bell", {"gain": 6.0}), ("p", "pan", {"pan": 0.3})]
+    lfo = [Node("l", "lfo", {"frequency": 3.0}), Node("m", "lfo", {"frequency": 0.7, "phase": 0.2})]
+    return [
+        graph(lfo, [Edge("l", "c", "lfo", "mod", 0.3), Edge("m", "c", "lfo", "mod", -0.2),
+                    Edge("l", "p", "lfo", "pan", 0.8)], body),
+        graph([], [], body),
+        graph([Node("s", "stereo_lfo", {"frequency": 5.0, "stereo_offset": 0.25})],
+              [Edge("s", "b", "lfo", "frequency", 0.5), Edge("s", "b", "lfo", "gain", 0.25)], body),
+        graph([Node("e", "envelope", {"attack": 1.0})], [Edge("in", "e"), Edge("e", "b", "env", "frequency", -0.6)],
+              body),
+    ]
+
+
+def test_compiled_modulation_equals_the_torch_path(monkeypatch):
+    import graphfx.renderer as renderer
+
+    graphs = _modulated_graphs() + [random_graph(seed) for seed in range(30, 42)]
+    for g in graphs:
+        g.sample_rate = SR
+    x = noise(batch=len(graphs), n=3001)
+    fast = render(graphs, x, sample_rate=SR)
+    monkeypatch.setattr(renderer._Renderer, "_modulated_fast", lambda *args: None)
+    assert torch.equal(fast, render(graphs, x, sample_rate=SR))
+
+
+def test_one_pass_normalization_is_the_stepwise_one_bit_for_bit():
+    from graphfx.renderer import _normalize_energy
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 2, 30001, generator=gen)
+    y = torch.randn(4, 2, 30001, generator=gen) * torch.rand(4, 1, 1, generator=gen)
+    one, energies = _normalize_energy({"in": x}, {"out": y.clone()}, {}, fast=True)           # one kernel
+    # Two outlets take the stepwise path (measure all, then rescale each): the second one silent.
+    two, both = _normalize_energy({"in": x}, {"out": y.clone(), "high": torch.zeros_like(y)}, {}, fast=True)
+    assert torch.equal(one["out"], two["out"]) and torch.equal(energies["out"], both["out"])
+    assert torch.allclose(energies["out"], x.double().square().sum((1, 2)), rtol=1e-6)
+
+
+def test_energies_passed_on_are_the_ones_measured_afresh(monkeypatch):
+    import graphfx.renderer as renderer
+
+    graphs = [random_graph(seed) for seed in range(50, 62)] + [chain(["bell", "reverb", "pan"], sample_rate=SR)] * 3
+    for g in graphs:
+        g.sample_rate = SR
+    for x in (noise(batch=len(graphs), n=2500), noise(batch=len(graphs), channels=1, n=2500)):
+        reused = render(graphs, x, sample_rate=SR)
+        real = renderer._Renderer._gather
+        with monkeypatch.context() as m:
+            m.setattr(renderer._Renderer, "_gather", lambda *args: (real(*args)[0], None))
+            assert torch.equal(reused, render(graphs, x, sample_rate=SR))

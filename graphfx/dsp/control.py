@@ -16,18 +16,24 @@ the modulation effects, envelope detectors of the demodulators):
   while the amplitude rises), scaled by ``gain`` dB and clipped to [0, 1].
   Its state starts at 0, as after silence.
 
-Elementwise torch serves both modes of the oscillators; the envelope uses the
-shared smoother's fast or differentiable path (both compiled on CPU; torch on CUDA).
+The oscillators are elementwise torch; in fast mode on CPU a compiled kernel
+computes the same float64 phase (same operations, same bits) straight into the
+float32 output, and the mono LFO's two channels share memory. The envelope uses
+the shared smoother's fast or differentiable path (both compiled on CPU; torch
+on CUDA).
 """
 from __future__ import annotations
 
 import math
 from typing import Dict, Optional
 
+import numba
+import numpy as np
 import torch
 from torch import Tensor
 
 from graphfx.dsp.dynamics import smooth_attack_release
+from graphfx.dsp.lanes import use_kernel
 
 
 def _oscillator(params: Dict[str, Tensor], offset: Optional[Tensor], num_samples: int,
@@ -39,6 +45,10 @@ def _oscillator(params: Dict[str, Tensor], offset: Optional[Tensor], num_samples
     def per_clip(p: Tensor) -> Tensor:                                   # [B] -> [B, 1] float64
         return p.reshape(-1, 1).expand(batch, 1).double()
 
+    if use_kernel(freq, grad):
+        freq, phase = (per_clip(p.detach())[:, 0] for p in (freq, params["phase"]))
+        offset = None if offset is None else per_clip(offset.detach())[:, 0]
+        return {"lfo": _oscillator_fast(freq, phase, offset, num_samples, sample_rate)}
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
         n = torch.arange(num_samples, dtype=torch.float64, device=freq.device)
         cycles = per_clip(freq) * (n / sample_rate) + per_clip(params["phase"])   # [B, T]
@@ -50,6 +60,44 @@ def _oscillator(params: Dict[str, Tensor], offset: Optional[Tensor], num_samples
 def _sine(cycles: Tensor) -> Tensor:
     """float32 ``sin(2 pi cycles)``; the float64 ``cycles`` are wrapped to [0, 1) first."""
     return torch.sin((2 * math.pi) * (cycles - torch.floor(cycles)).float())
+
+
+def _oscillator_fast(freq: Tensor, phase: Tensor, offset: Optional[Tensor], num_samples: int,
+                     sample_rate: int) -> Tensor:
+    """Fast mode of :func:`_oscillator` from float64 ``[B]`` parameters: the same bits.
+
+    The kernel writes each channel's wrapped phase times ``2 pi`` (float32); ``sin`` then runs in
+    place on each channel's ``[B, T]`` block, as the torch path runs it on each channel's ``[B, T]``
+    tensor (torch's vectorized sine and its scalar remainder can differ in the last bit, so the
+    blocks must match). Channel-major memory, returned as a ``[B, 2, T]`` view; a mono LFO's second
+    channel is its first, broadcast.
+    """
+    channels = 1 if offset is None else 2
+    out = torch.empty(channels, freq.shape[0], num_samples)              # [C, B, T]
+    _phase_kernel(freq.numpy(), phase.numpy(), np.zeros(0) if offset is None else offset.numpy(),
+                  float(sample_rate), out.numpy())
+    for block in out:
+        block.sin_()
+    return out.permute(1, 0, 2).expand(-1, 2, -1)                        # [B, 2, T]
+
+
+@numba.njit(cache=True, nogil=True)
+def _phase_kernel(freq, phase, offset, sample_rate, out):  # pragma: no cover - compiled
+    """``out[0, b, n] = 2 pi frac(cycles)`` with ``cycles = freq[b] * (n / sample_rate) + phase[b]``
+    (float64, as the torch path computes it; then float32), and ``out[1]`` likewise for
+    ``cycles + offset[b]`` when ``out`` has a second channel."""
+    channels, batch, length = out.shape
+    two_pi = np.float32(2 * math.pi)
+    for b in range(batch):
+        f, p, left = freq[b], phase[b], out[0, b]
+        for n in range(length):
+            cycles = f * (n / sample_rate) + p
+            left[n] = np.float32(cycles - np.floor(cycles)) * two_pi
+        if channels == 2:
+            o, right = offset[b], out[1, b]
+            for n in range(length):
+                shifted = (f * (n / sample_rate) + p) + o
+                right[n] = np.float32(shifted - np.floor(shifted)) * two_pi
 
 
 def lfo(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,

@@ -60,6 +60,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphfx.dsp.lanes import use_kernel
+
 #: Detector floor: levels below it (silence) are read as this level.
 LEVEL_FLOOR_DB = -120.0
 #: Largest attenuation the expander and noise gate apply.
@@ -412,14 +414,82 @@ def _dynamics(inputs: Dict[str, Tensor], params: Dict[str, Tensor], kind: str,
     # attack branch is the level rising: the gain reduction for the
     # compressor, the gain itself for the expander and gate.
     sign = -1.0 if kind == "compressor" else 1.0
+    fast = use_kernel(x, grad)
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-        target = sign * static_gain(_level_db(detector))                  # [B, T]
+        if fast:
+            target = _target_fast(detector, threshold, ratio, knee, kind, sign)
+        else:
+            target = sign * static_gain(_level_db(detector))              # [B, T]
         silence = torch.full_like(threshold, LEVEL_FLOOR_DB)
         init = (sign * static_gain(silence))[:, 0]                        # [B]
         smoothed = smooth_attack_release(target, params["attack"], params["release"],
                                          sample_rate=sample_rate, init=init, grad=grad)
+        if fast:  # the smoother's output is fresh: the gain takes its memory
+            return {"out": x * smoothed.mul_(sign / _DB).exp_()[:, None, :]}
         gain = torch.exp((sign / _DB) * smoothed)                         # [B, T]
         return {"out": x * gain[:, None, :]}
+
+
+# --- fast mode of the level detector and gain computer --------------------------------
+def _target_fast(detector: Tensor, threshold: Tensor, ratio: Tensor, knee: Tensor, kind: str,
+                 sign: float) -> Tensor:
+    """``sign * static_gain(_level_db(detector))`` of :func:`_dynamics`, ``[B, T]``, in three passes.
+
+    The same float32 operations in the same order as the torch path (same bits): a kernel takes the
+    floored channel-linked peak, torch's ``log`` runs in place (the compiled one is several times
+    slower), and a second kernel applies the gain computer in place, with the per-clip constants
+    computed by torch as :func:`_static_gain` computes them.
+    """
+    if kind not in ("compressor", "expander", "noisegate"):
+        raise ValueError(f"unknown gain computer kind {kind!r}")
+    batch, _, num_samples = detector.shape
+    level = torch.empty(batch, num_samples)
+    _peak_kernel(detector.detach().numpy(), np.float32(10.0 ** (LEVEL_FLOOR_DB / 20)), level.numpy())
+    level.log_()
+    expander = kind != "compressor"
+    slope = 1.0 - ratio if expander else 1.0 / ratio - 1.0
+    half, denominator = 0.5 * knee, 2.0 * knee + 1e-12
+
+    def row(p: Tensor) -> np.ndarray:                                    # [B, 1] -> float32 [B]
+        return p.detach().to(torch.float32).reshape(-1).expand(batch).contiguous().numpy()
+
+    _gain_computer_kernel(level.numpy(), expander, np.float32(sign), row(threshold), row(slope), row(half),
+                          row(knee), row(denominator))
+    return level
+
+
+@numba.njit(cache=True, nogil=True)
+def _peak_kernel(x, floor, out):  # pragma: no cover - compiled
+    """``out[b] = max(|x[b, 0]|, ..., |x[b, C-1]|, floor)``: ``x`` ``[B, C, T]``, ``out`` ``[B, T]``."""
+    batch, channels, num_samples = x.shape
+    for b in range(batch):
+        peak, first = out[b], x[b, 0]
+        for n in range(num_samples):
+            peak[n] = max(abs(first[n]), floor)
+        for c in range(1, channels):
+            other = x[b, c]
+            for n in range(num_samples):
+                peak[n] = max(peak[n], abs(other[n]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _gain_computer_kernel(level, expander, sign, threshold, slope, half, width, denominator):  # pragma: no cover
+    """In place on ``level`` ``[B, T]`` (the natural log of the peak): ``sign * slope * hinge(z)`` of
+    :func:`_static_gain`, floored at ``MIN_GAIN_DB`` for the expander; float32, torch's order.
+    (The per-clip constants in locals and one loop per kind: that is what lets the loops vectorize.)"""
+    db, zero, floor = np.float32(_DB), np.float32(0.0), np.float32(MIN_GAIN_DB)
+    for b in range(level.shape[0]):
+        row, t, h, w, d, s = level[b], threshold[b], half[b], width[b], denominator[b], slope[b]
+        if expander:
+            for n in range(row.size):
+                over = t - db * row[n]
+                in_knee = min(max(over + h, zero), w)
+                row[n] = sign * max(s * (in_knee * in_knee / d + max(over - h, zero)), floor)
+        else:
+            for n in range(row.size):
+                over = db * row[n] - t
+                in_knee = min(max(over + h, zero), w)
+                row[n] = sign * (s * (in_knee * in_knee / d + max(over - h, zero)))
 
 
 def compressor(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,

@@ -54,16 +54,27 @@ def _lag_samples(params: Dict[str, Tensor], sample_rate: int) -> Tensor:
 
 # --- fast mode ---------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _modulated_delay_kernel(x, lag, gain, dry_gain, wet_gain):
+def _to_lags(tile, length, samples_per_ms):  # pragma: no cover - compiled
+    """:func:`_lag_samples` on the first ``length`` rows of a tile of delays in ms, in place (float32)."""
+    one = np.float32(1)
+    for i in range(length):
+        for lane in range(tile.shape[1]):
+            tile[i, lane] = max(tile[i, lane] * samples_per_ms, one)
+
+
+@numba.njit(cache=True, nogil=True)
+def _modulated_delay_kernel(x, delay, samples_per_ms, gain, dry_gain, wet_gain):
     """Interpolated feedback delay lines over lanes; returns ``[B, 2, T]``.
 
-    ``x``: ``[B, 2, T]``; ``lag``: delay in samples (>= 1), ``[B, 2, T]`` or
-    ``[B, 2, 1]`` (constant); ``gain``, ``dry_gain``, ``wet_gain``: ``[2B]``.
+    ``x``: ``[B, 2, T]``; ``delay``: in ms, ``[B, 2, T]`` or ``[B, 2, 1]``
+    (constant), turned into lags in samples (>= 1) tile by tile, as
+    :func:`_lag_samples` does (a pass over a modulated delay fewer);
+    ``samples_per_ms``: float32; ``gain``, ``dry_gain``, ``wet_gain``: ``[2B]``.
     """
     batch, _, n_samples = x.shape
     n_lanes = 2 * batch
-    modulated = lag.shape[2] > 1
-    longest = lag.max()  # once: a [B, 2, T] modulated lag is large
+    modulated = delay.shape[2] > 1
+    longest = max(delay.max() * samples_per_ms, np.float32(1))  # once: a modulated delay is large
     size = 2
     while size <= longest + 1:
         size *= 2
@@ -74,13 +85,15 @@ def _modulated_delay_kernel(x, lag, gain, dry_gain, wet_gain):
     out = np.zeros((TILE, n_lanes), np.float32)
     if not modulated:
         for i in range(TILE):
-            load_tile(lag, 0, 1, lags[i:i + 1])
+            load_tile(delay, 0, 1, lags[i:i + 1])
+        _to_lags(lags, TILE, samples_per_ms)
     y_all = np.empty_like(x)
     for start in range(0, n_samples, TILE):
         length = min(TILE, n_samples - start)
         load_tile(x, start, length, dry)
         if modulated:
-            load_tile(lag, start, length, lags)
+            load_tile(delay, start, length, lags)
+            _to_lags(lags, length, samples_per_ms)
         for i in range(length):
             n = start + i
             for lane in range(n_lanes):
@@ -94,11 +107,12 @@ def _modulated_delay_kernel(x, lag, gain, dry_gain, wet_gain):
     return y_all
 
 
-def _modulated_fast(x: Tensor, lag: Tensor, params: Dict[str, Tensor]) -> Tensor:
-    lag = lag.view(-1, 1, 1).expand(-1, 2, 1) if lag.dim() == 1 else lag.expand_as(x)
+def _modulated_fast(x: Tensor, params: Dict[str, Tensor], sample_rate: int) -> Tensor:
+    delay = params["delay"]
+    delay = delay.view(-1, 1, 1).expand(-1, 2, 1) if delay.dim() == 1 else delay.expand_as(x)
     mix = lane_values(params["mix"])
-    y = _modulated_delay_kernel(audio_array(x), audio_array(lag), lane_values(params["feedback"]),
-                                1.0 - mix, mix)
+    y = _modulated_delay_kernel(audio_array(x), audio_array(delay), np.float32(sample_rate / 1000.0),
+                                lane_values(params["feedback"]), 1.0 - mix, mix)
     return torch.from_numpy(y).to(x.device)
 
 
@@ -155,9 +169,9 @@ def modulated_delay(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sam
     structure and for what the gradient mode computes.
     """
     x = inputs["in"]
-    lag = _lag_samples(params, sample_rate)
     if use_kernel(x, grad):
-        return {"out": _modulated_fast(x, lag, params)}
+        return {"out": _modulated_fast(x, params, sample_rate)}
+    lag = _lag_samples(params, sample_rate)
     gain = params["feedback"]
     wet = _static_grad(x, lag, gain) if lag.dim() == 1 else _modulated_grad(x, lag, gain)
     mix = params["mix"].view(-1, 1, 1)

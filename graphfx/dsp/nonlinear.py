@@ -8,7 +8,8 @@ curve between a soft ``tanh`` and a hard clip. Bit crushing is a uniform
 mid-tread quantizer with a continuous step size.
 
 Both are elementwise torch operations, so one code path serves the fast and
-the gradient mode, CPU and GPU.
+the gradient mode, CPU and GPU (fast-mode distortion runs the same operations
+in place on fresh tensors).
 """
 from __future__ import annotations
 
@@ -43,7 +44,14 @@ def distortion(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_r
     drive = torch.pow(10.0, _per_sample(params["gain"]) / 20.0)
     hardness = _per_sample(params["hardness"])
     bias = _per_sample(params["asymmetry"])
-    return {"out": _shaper(x * drive + bias, hardness) - _shaper(bias, hardness)}
+    if grad or any(t.requires_grad for t in (x, drive, hardness, bias)):
+        return {"out": _shaper(x * drive + bias, hardness) - _shaper(bias, hardness)}
+    # Fast mode: the same operations (same bits), in place on two fresh tensors instead of six temporaries.
+    shape = torch.broadcast_shapes(x.shape, drive.shape, bias.shape, hardness.shape)
+    u = (x.expand(shape) * drive).add_(bias)
+    shaped = torch.tanh(u)
+    shaped.lerp_(u.clamp_(-1.0, 1.0), hardness)
+    return {"out": shaped.sub_(_shaper(bias, hardness))}
 
 
 def bitcrush(inputs: Dict[str, Tensor], params: Dict[str, Tensor], *, sample_rate: int,

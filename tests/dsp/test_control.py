@@ -155,3 +155,12 @@ def test_envelope_extremes_finite(num_samples):
 
 def test_processors_registered():
     assert control.PROCESSORS == {"lfo": lfo, "stereo_lfo": stereo_lfo, "envelope": envelope}
+
+
+@pytest.mark.parametrize("fn", [lfo, stereo_lfo])
+def test_fast_mode_is_the_grad_path_bit_for_bit(fn):
+    p = lfo_params([0.1, 3.3, 20.0], [0.0, 0.4, 0.97], [0.0, 0.3, 0.5])
+    for num_samples in (1, 4099, 44101):
+        fast = fn({}, p, sample_rate=44100, num_samples=num_samples)["lfo"]
+        slow = fn({}, p, sample_rate=44100, num_samples=num_samples, grad=True)["lfo"]
+        assert fast.shape == (3, 2, num_samples) and torch.equal(fast, slow)

@@ -395,3 +395,18 @@ def test_silence_in_gives_silence_out():
 def test_processors_registered():
     assert set(dynamics.PROCESSORS) == {"compressor", "noisegate", "expander"}
     assert dynamics.PROCESSORS["expander"] is expander
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_detector_and_gain_computer_are_the_torch_path_bit_for_bit(kind):
+    p = corner_params(kind)
+    batch = len(p["threshold"])
+    x = music_like(batch, 3001, seed=9)
+    x[::3] = 0.0                                                         # silence: the detector floor
+    sign = -1.0 if kind == "compressor" else 1.0
+    threshold, ratio, knee = (p[k][:, None] for k in ("threshold", "ratio", "knee"))
+    for detector in (x, x[:, :1], x[:, :1].expand(-1, 2, -1)):
+        gain = dynamics._static_gain(dynamics._level_db(detector), threshold, ratio, knee, kind)
+        torch_path = sign * (gain if kind == "compressor" else torch.clamp(gain, min=MIN_GAIN_DB))
+        fast = dynamics._target_fast(detector, threshold, ratio, knee, kind, sign)
+        assert torch.equal(fast, torch_path)

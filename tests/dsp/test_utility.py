@@ -139,3 +139,12 @@ def test_finite_at_extremes(name, signal, end):
         assert torch.isfinite(y).all()
         if signal == "silence":
             assert not y.any()
+
+
+def test_imager_fast_mode_is_the_torch_path_bit_for_bit():
+    x = _noise(3001, batch=3)
+    widths = torch.tensor([0.0, 0.7, 2.0])
+    for audio in (x, x[:, :1].expand(-1, 2, -1)):                  # stereo, and a broadcast mono clip
+        fast = imager({"in": audio}, {"width": widths}, sample_rate=SR)["out"]
+        slow = imager({"in": audio}, {"width": widths}, sample_rate=SR, grad=True)["out"]
+        assert fast.is_contiguous() and torch.equal(fast, slow)
