@@ -21,9 +21,13 @@ Ways to run a biquad, picked by :func:`biquad_filter`:
   circular wrap is negligible (relative error ~1e-7 in float32). Filters that
   ring longer than the clip (low frequency, high Q, short clip) run through
   :func:`state_space_blocks` instead, which is exact without any padding.
-* time-varying coefficients with gradients: the per-sample recursion itself,
-  blocked (:func:`_biquad_varying`): exact, equal to the fast path up to
-  round-off.
+* time-varying coefficients with gradients on CPU: the fast path's lane kernel as a
+  :class:`torch.autograd.Function` (:class:`_BiquadVarying`) whose backward is the
+  reverse-mode recursion, backward in time, of another numba kernel. Exact; the
+  output equals the fast path's.
+* time-varying coefficients with gradients on GPU: the per-sample recursion in
+  torch ops, blocked (:func:`_biquad_varying`): exact, equal to the fast path up
+  to round-off.
 
 :func:`state_space_blocks` runs any linear state-space system whose matrices
 are constant per block (exact for such systems; an approximation by
@@ -231,12 +235,29 @@ def _fast(x, coeffs, repeat):
             _biquad_rows_kernel(y, *rows, out)
             y = out
         return torch.from_numpy(out).reshape(B, C, T).to(x.dtype)
-    lanes = [to_lanes(c, (B, C, T)) for c in coeffs]
-    # Per-sample float32 coefficients stay float32 (memory); anything else runs in float64.
+    y = biquad_lanes(to_lanes(x.float(), (B, C, T)), _coefficient_lanes(coeffs, (B, C, T)), repeat)
+    return from_lanes(y, B, C).to(x.dtype)
+
+
+def _full_shape(shape):
+    # A coefficient's shape as [B|1, C|1, T|1].
+    return (1,) * (3 - len(shape)) + tuple(shape)
+
+
+def _coefficient_lanes(coeffs, shape):
+    # Five coefficients broadcast to shape [B, C, T] -> numpy [T, B*C] each. Transposed in their
+    # own shape, then broadcast: 3x faster than to_lanes for [B, 1, T], and as cheap for
+    # lane-major ones. Per-sample float32 coefficients stay float32 (memory; the kernels widen
+    # them exactly); anything else is float64.
+    B, C, T = shape
+    lanes = []
+    for c in coeffs:
+        b, k, n = _full_shape(c.shape)
+        c = c.detach().reshape(b * k, n).t().contiguous().view(n, b, k)
+        lanes.append(c.expand(T, B, C).reshape(T, B * C).numpy())
     if any(c.dtype != np.float32 for c in lanes):
         lanes = [c.astype(np.float64, copy=False) for c in lanes]
-    y = biquad_lanes(to_lanes(x.float(), (B, C, T)), lanes, repeat)
-    return from_lanes(y, B, C).to(x.dtype)
+    return lanes
 
 
 # --- grad path, constant coefficients on CPU: the recursion and its adjoint --------
@@ -285,6 +306,92 @@ class _BiquadRows(torch.autograd.Function):
         return tuple(grads)
 
 
+# --- grad path, time-varying coefficients on CPU: the lane kernel and its adjoint ----
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def _biquad_varying_adjoint(x, y, gy, b0, b1, b2, a1, a2, want, gx, gc, cols, per_sample):
+    # Backward of one section of _biquad_kernel with per-sample coefficients. x, y, gy and the
+    # coefficients: [T, P]; want: needs_input_grad of (x, b0, b1, b2, a1, a2); gx: [T, P] in x's
+    # dtype. Reverse mode through the step at t,
+    #   y[t] = b0 x[t] + s1[t-1],  s1[t] = b1 x[t] - a1 y[t] + s2[t-1],  s2[t] = b2 x[t] - a2 y[t],
+    # carrying the adjoints u1, u2 of s1[t], s2[t] (zero after the last sample, float64):
+    #   ybar = gy[t] - a1 u1 - a2 u2     (y[t] reaches the loss directly and through both states)
+    #   dL/dx[t] = b0 ybar + b1 u1 + b2 u2;  dL/db0 = ybar x, dL/db1 = u1 x, dL/db2 = u2 x,
+    #   dL/da1 = -u1 y, dL/da2 = -u2 y;  then u1 <- ybar (s1[t-1] enters y[t] alone) and
+    #   u2 <- u1 (s2[t-1] enters s1[t] alone).
+    # Coefficient j's gradient is added to the entry it was broadcast from, in float64: gc[j] is
+    # [T or 1, K_j] (per_sample[j]: row t, else row 0), lane p adds to column cols[j, p]. Summing
+    # here rather than afterwards saves a [5, T, P] buffer and torch reductions over tiny dims,
+    # which took several times as long as this kernel.
+    T, P = x.shape
+    u1, u2 = np.zeros(P), np.zeros(P)
+    d = np.zeros(5)
+    for t in range(T - 1, -1, -1):
+        for lane in range(P):
+            g1, g2 = u1[lane], u2[lane]
+            v = gy[t, lane] - a1[t, lane] * g1 - a2[t, lane] * g2
+            if want[0]:
+                gx[t, lane] = b0[t, lane] * v + b1[t, lane] * g1 + b2[t, lane] * g2
+            xt, yt = x[t, lane], y[t, lane]
+            d[0], d[1], d[2], d[3], d[4] = v * xt, g1 * xt, g2 * xt, -g1 * yt, -g2 * yt
+            for j in range(5):
+                if want[1 + j]:
+                    gc[j][t if per_sample[j] else 0, cols[j, lane]] += d[j]
+            u1[lane] = v
+            u2[lane] = g1
+
+
+class _BiquadVarying(torch.autograd.Function):
+    """One biquad section, per-sample coefficients, CPU: compiled forward and backward.
+
+    ``forward(x, b0, b1, b2, a1, a2)``: ``x`` is ``[B, C, T]`` (float32 or float64),
+    each coefficient broadcasts to it (at most 3 dims, last one 1 or ``T``). The
+    forward is the fast path's :func:`_biquad_kernel` (float64 state), so the output
+    is the same, in ``x``'s dtype; the backward is :func:`_biquad_varying_adjoint`,
+    which sums each coefficient's gradient to the coefficient's own shape.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *coeffs):
+        B, C, T = x.shape
+        xl = to_lanes(x, (B, C, T))
+        lanes = _coefficient_lanes(coeffs, (B, C, T))
+        yl = np.empty_like(xl)
+        _biquad_kernel(xl, *lanes, 1, yl)
+        # Numpy arrays on ctx, not saved tensors: the backward works in the lane layout too.
+        ctx.lanes = xl, yl, lanes
+        ctx.shapes = [c.shape for c in coeffs]
+        ctx.dtypes = [x.dtype] + [c.dtype for c in coeffs]
+        return from_lanes(yl, B, C)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y):
+        xl, yl, lanes = ctx.lanes
+        B, C, T = grad_y.shape
+        want = tuple(ctx.needs_input_grad)
+        gy = to_lanes(grad_y.to(ctx.dtypes[0]), (B, C, T))
+        gx = np.empty_like(xl) if want[0] else np.empty((0, 0), xl.dtype)
+        full = [_full_shape(s) for s in ctx.shapes]
+        # Lane b * C + c of coefficient j -> its entry in the coefficient's own [B|1, C|1].
+        cols = np.stack([np.broadcast_to(np.arange(b * c).reshape(b, c), (B, C)).reshape(-1)
+                         for b, c, _ in full])
+        per_sample = np.array([n > 1 for *_, n in full])
+        gc = tuple(np.zeros((n, b * c) if w else (0, 0)) for (b, c, n), w in zip(full, want[1:]))
+        _biquad_varying_adjoint(xl, yl, gy, *lanes, want, gx, gc, cols, per_sample)
+        grads = [from_lanes(gx, B, C) if want[0] else None]
+        for g, shape, dtype, w in zip(gc, ctx.shapes, ctx.dtypes[1:], want[1:]):
+            grads.append(torch.from_numpy(g).t().reshape(shape).to(dtype) if w else None)
+        return tuple(grads)
+
+
+def _varying_cpu(x, coeffs, repeat):
+    # The fast kernel keeps float64 between cascaded sections; so does this, to equal it exactly.
+    y = x.double() if repeat > 1 else x
+    for _ in range(repeat):
+        y = _BiquadVarying.apply(y, *coeffs)
+    return y.to(x.dtype)
+
+
 # --- grad path, constant coefficients on GPU: FFT frequency sampling ---------------
 def _pole_radius(a1, a2):
     # Largest |root| of z^2 + a1 z + a2.
@@ -323,7 +430,7 @@ def _fft(x, coeffs, repeat):
     return torch.fft.irfft(X, n=n)[..., :T]
 
 
-# --- grad path, time-varying: blocks --------------------------------------------
+# --- grad path, time-varying on GPU: blocks -------------------------------------
 #: Block length of the exact time-varying biquad path (sequential steps per call).
 BLOCK = 128
 #: Block length of :func:`state_space_blocks` (realization constant per block).
@@ -378,7 +485,7 @@ def _carry_states(M, e):
 
 
 def _biquad_varying(x, coeffs, repeat, block=BLOCK):
-    """Direct Form II transposed with per-sample coefficients, exactly, in torch.
+    """Direct Form II transposed with per-sample coefficients, exactly, in torch (the CUDA path).
 
     The recursion runs ``block`` steps inside every block at once (from a zero
     state with the input, and from the two unit states without it), which gives
@@ -525,9 +632,10 @@ def biquad_filter(x, coeffs, *, grad=False, repeat=1):
     """
     if use_kernel(x, grad):
         return _fast(x, coeffs, repeat)
+    compiled = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
     if any(c.shape[-1] > 1 for c in coeffs):
-        return _biquad_varying(x, coeffs, repeat)
-    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        return _varying_cpu(x, coeffs, repeat) if compiled else _biquad_varying(x, coeffs, repeat)
+    if compiled:
         # Exact, and on CPU several times faster than the FFT (a sequential recursion is slow on GPU).
         for _ in range(repeat):
             x = _BiquadRows.apply(x, *coeffs)

@@ -308,3 +308,82 @@ def test_gpu_state_space_path_matches_sosfilt():
     assert biquad._tail_length(coeffs[3], coeffs[4], 1) > 1000  # state-space blocks
     ref = sos_reference(x, [[cookbook("bandpass", 20.0, 10.0, 0.0, SR)]])
     assert rel_err(biquad._constant_torch(x, coeffs, 1), ref) < 1e-4
+
+
+# --- time-varying coefficients with gradients on CPU: compiled recursion and adjoint -----
+def _swept(kind, B, T, dtype=torch.float64, rate=300.0):
+    # Coefficients [B, 1, T] of a filter swept over an octave each way by a fast LFO.
+    t = torch.arange(T, dtype=dtype) / SR
+    f = torch.tensor([500.0, 2000.0, 1000.0, 4000.0][:B], dtype=dtype).view(-1, 1, 1)
+    f = f * 2 ** torch.sin(2 * math.pi * rate * t + torch.arange(B, dtype=dtype).view(-1, 1, 1))
+    q = torch.tensor([1.0, 3.0, 0.7, 2.0][:B], dtype=dtype).view(-1, 1, 1)
+    return [c.detach() for c in rbj_coefficients(kind, f, q, 6.0, SR)]
+
+
+def _mixed_shapes(coeffs):
+    # Per clip and sample, per clip, per clip, channel and sample, per clip and sample, shared.
+    b0, b1, b2, a1, a2 = coeffs
+    B, _, T = b0.shape
+    return [b0, b1[..., :1].clone(), b2.expand(B, 2, T).clone(), a1, a2[:1, :, :1].clone()]
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+def test_varying_grad_path_gradcheck(repeat):
+    coeffs = [c.requires_grad_(True) for c in _mixed_shapes(_swept("bell", 2, 48))]
+    assert [tuple(c.shape) for c in coeffs] == [(2, 1, 48), (2, 1, 1), (2, 2, 48), (2, 1, 48), (1, 1, 1)]
+    x = torch.randn(2, 2, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(12),
+                    requires_grad=True)
+    filt = lambda x, *c: biquad_filter(x, c, grad=True, repeat=repeat)
+    assert torch.autograd.gradcheck(filt, (x, *coeffs))
+
+
+def test_varying_grad_path_computes_only_needed_gradients():
+    # The same gradients whichever subset of the inputs needs them.
+    x = torch.randn(2, 2, 500, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    w = torch.randn(2, 2, 500, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
+    coeffs = _mixed_shapes(_swept("lowpass", 2, 500))
+
+    def grads(wanted):
+        leaves = [v.clone().requires_grad_(i in wanted) for i, v in enumerate([x, *coeffs])]
+        (biquad_filter(leaves[0], leaves[1:], grad=True, repeat=2) * w).sum().backward()
+        return [v.grad for v in leaves]
+
+    everything = grads(range(6))
+    for wanted in ([0], [4], [1, 3], [2, 5]):
+        got = grads(wanted)
+        for i in range(6):
+            if i in wanted:
+                torch.testing.assert_close(got[i], everything[i], rtol=0, atol=0)
+            else:
+                assert got[i] is None
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+def test_varying_grad_path_equals_fast_path(repeat):
+    # LFO-swept lowpass, float32 throughout: the compiled forward is the fast kernel, bit for bit.
+    x = torch.randn(3, 2, 3001, generator=torch.Generator().manual_seed(15))
+    freq = 200 * 40 ** ((1 + torch.sin(2 * math.pi * 5 * torch.arange(3001) / SR)) / 2)
+    coeffs = rbj_coefficients("lowpass", freq.expand(3, 1, 3001), torch.full((3, 1, 1), 4.0), 0.0, SR)
+    for per_sample in (coeffs, _mixed_shapes(coeffs)):
+        y = biquad_filter(x.requires_grad_(True), per_sample, grad=True, repeat=repeat)
+        assert y.dtype == torch.float32 and y.requires_grad
+        assert torch.equal(y.detach(), biquad_filter(x, per_sample, repeat=repeat))
+
+
+def test_cuda_varying_path_matches_compiled_path():
+    # _biquad_varying (the path CUDA tensors take), run on CPU: the same output and gradients as
+    # the compiled path, an independent implementation.
+    x = torch.randn(2, 2, 700, dtype=torch.float64, generator=torch.Generator().manual_seed(16))
+    w = torch.randn(2, 2, 700, dtype=torch.float64, generator=torch.Generator().manual_seed(17))
+    coeffs = _mixed_shapes(_swept("bell", 2, 700, rate=60.0))
+
+    def run(path):
+        leaves = [v.clone().requires_grad_(True) for v in [x, *coeffs]]
+        y = path(leaves[0], leaves[1:])
+        (y * w).sum().backward()
+        return [y.detach()] + [v.grad for v in leaves]
+
+    torch_blocks = run(lambda x, c: biquad._biquad_varying(x, c, 2))
+    compiled = run(lambda x, c: biquad_filter(x, c, grad=True, repeat=2))
+    for got, want in zip(torch_blocks, compiled):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9 * want.abs().max().item())
