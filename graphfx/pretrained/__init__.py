@@ -1,9 +1,9 @@
 """Trained models shipped inside the package, so that estimation works on a fresh install without training
 or downloading anything.
 
-Each is a checkpoint of ``graphfx bench --preset cpu`` with the optimizer state removed
-(:func:`graphfx.train.slim_checkpoint`), loaded like any other with ``weights_only=True``
-(:func:`graphfx.estimator.load_estimator`). Their measured quality is in ``benchmarks/README.md``.
+Each is the ``tokengt`` checkpoint of ``graphfx bench --preset cpu`` for its task (singing, drums) with the
+optimizer state removed (:func:`graphfx.train.slim_checkpoint`), loaded like any other with
+``weights_only=True`` (:func:`graphfx.estimator.load_estimator`). Their measured quality is in ``benchmarks/README.md``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Dict
 from graphfx.errors import GraphFXError
 
 #: Task -> file name in this folder.
-MODELS: Dict[str, str] = {"singing": "tokengt_singing_cpu.pt"}
+MODELS: Dict[str, str] = {"singing": "tokengt_singing_cpu.pt", "drums": "tokengt_drums_cpu.pt"}
 
 
 def checkpoint_path(task: str = "singing") -> str:
