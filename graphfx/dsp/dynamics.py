@@ -156,52 +156,17 @@ _TILE = 128  # time steps per tile: the [_TILE, lanes] float64 tile stays in cac
 
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
-def _smooth_lanes(target, alpha_attack, alpha_release, init):  # pragma: no cover - compiled
-    """Exact branching smoother on ``target`` ``[lanes, T]`` float32.
+def _smooth_lanes(target, alpha_attack, alpha_release, init, attack=None):  # pragma: no cover - compiled
+    """Exact branching smoother on ``target`` ``[lanes, T]`` float32 (or float64).
 
     Time tiles are transposed into a ``[_TILE, lanes]`` buffer so that the
-    recursion runs time outer, lanes inner (vectorized across lanes).
+    recursion runs time outer, lanes inner (vectorized across lanes). ``attack``:
+    None, or uint8 ``[lanes, T]`` that receives the branch each sample took,
+    ``x[n] > y[n-1]`` (for the gradient path's backward; pruned at compile time
+    when None).
     """
     lanes, num_samples = target.shape
     out = np.empty_like(target)
-    state = init.copy()
-    tile = np.empty((_TILE, lanes), dtype=np.float64)
-    for start in range(0, num_samples, _TILE):
-        length = min(_TILE, num_samples - start)
-        for lane in range(lanes):
-            for k in range(length):
-                tile[k, lane] = target[lane, start + k]
-        for k in range(length):
-            for lane in range(lanes):
-                x = tile[k, lane]
-                a = alpha_attack[lane] if x > state[lane] else alpha_release[lane]
-                state[lane] = x + a * (state[lane] - x)
-                tile[k, lane] = state[lane]
-        for lane in range(lanes):
-            for k in range(length):
-                out[lane, start + k] = tile[k, lane]
-    return out
-
-
-def _smooth_numba(target: Tensor, log_attack: Tensor, log_release: Tensor, init: Tensor) -> Tensor:
-    alpha_attack = np.exp(log_attack.detach().double().numpy())
-    alpha_release = np.exp(log_release.detach().double().numpy())
-    out = _smooth_lanes(target.detach().contiguous().numpy(), alpha_attack, alpha_release,
-                        init.detach().double().numpy())
-    return torch.from_numpy(out)                                         # [N, T]
-
-
-# --- gradient path on CPU --------------------------------------------------------
-@numba.njit(cache=True, fastmath=False, nogil=True)
-def _smooth_lanes_recording(target, alpha_attack, alpha_release, init):  # pragma: no cover - compiled
-    """:func:`_smooth_lanes` plus the branches taken: ``attack[lane, n] = x[n] > y[n-1]``.
-
-    Same arithmetic in the same order, so the same output as the fast path;
-    ``attack`` is uint8 ``[lanes, T]``.
-    """
-    lanes, num_samples = target.shape
-    out = np.empty_like(target)
-    attack = np.empty((lanes, num_samples), dtype=np.uint8)
     state = init.copy()
     tile = np.empty((_TILE, lanes), dtype=np.float64)
     rising = np.empty((_TILE, lanes), dtype=np.uint8)
@@ -217,14 +182,25 @@ def _smooth_lanes_recording(target, alpha_attack, alpha_release, init):  # pragm
                 a = alpha_attack[lane] if up else alpha_release[lane]
                 state[lane] = x + a * (state[lane] - x)
                 tile[k, lane] = state[lane]
-                rising[k, lane] = up
+                if attack is not None:
+                    rising[k, lane] = up
         for lane in range(lanes):
             for k in range(length):
                 out[lane, start + k] = tile[k, lane]
-                attack[lane, start + k] = rising[k, lane]
-    return out, attack
+        if attack is not None:
+            for lane in range(lanes):
+                for k in range(length):
+                    attack[lane, start + k] = rising[k, lane]
+    return out
 
 
+def _smooth_numba(target: Tensor, log_attack: Tensor, log_release: Tensor, init: Tensor) -> Tensor:
+    out = _smooth_lanes(target.detach().contiguous().numpy(), _alpha(log_attack), _alpha(log_release),
+                        init.detach().double().numpy())
+    return torch.from_numpy(out)                                         # [N, T]
+
+
+# --- gradient path on CPU --------------------------------------------------------
 @numba.njit(cache=True, fastmath=False, nogil=True)
 def _smooth_lanes_adjoint(grad_out, target, out, attack, alpha_attack, alpha_release, init,
                           grad_target, need_alphas):  # pragma: no cover - compiled
@@ -290,9 +266,9 @@ class _SmoothAttackRelease(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, target, log_attack, log_release, init):
-        out, attack = _smooth_lanes_recording(target.detach().contiguous().numpy(),
-                                              _alpha(log_attack), _alpha(log_release),
-                                              init.detach().double().numpy())
+        x = target.detach().contiguous().numpy()
+        attack = np.empty(x.shape, dtype=np.uint8)  # the branch of each sample, for the backward
+        out = _smooth_lanes(x, _alpha(log_attack), _alpha(log_release), init.detach().double().numpy(), attack)
         out, attack = torch.from_numpy(out), torch.from_numpy(attack)
         ctx.save_for_backward(target, log_attack, log_release, init, out, attack)
         return out
