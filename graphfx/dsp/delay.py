@@ -240,11 +240,6 @@ def _feedback_delay_adjoint(grad, wet, loop_out, pingpong, delay, gain, b0, b1, 
     return sums
 
 
-def _lane_array(p: Tensor, dtype: torch.dtype) -> np.ndarray:
-    """A per-item parameter ``[B]`` -> numpy ``[2B]`` of ``dtype`` in lane order (as :func:`.lanes.lane_values`)."""
-    return np.ascontiguousarray(p.detach().to("cpu", dtype)[None, :].expand(2, -1).reshape(-1).numpy())
-
-
 class _FeedbackDelay(torch.autograd.Function):
     """The wet signal ``[B, 2, T]`` of the delay kernel on CPU, differentiable in the input and the loop.
 
@@ -258,7 +253,7 @@ class _FeedbackDelay(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, feedback, b0, b1, b2, a1, a2, lag, pingpong):
         xa = x.detach().contiguous().numpy()
-        values = [_lane_array(p, x.dtype) for p in (feedback, b0, b1, b2, a1, a2)]
+        values = [lane_values(p, x.dtype) for p in (feedback, b0, b1, b2, a1, a2)]
         loop_out = np.empty((x.shape[-1], lag.shape[0]), xa.dtype)
         ones = np.ones(lag.shape[0], xa.dtype)
         # Output gains 0 and 1: the kernel's 0 * dry + 1 * tap is tap, exactly (the mix stays in torch).

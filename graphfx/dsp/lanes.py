@@ -92,9 +92,9 @@ def audio_array(x: Tensor) -> np.ndarray:
     return x.detach().to("cpu", torch.float32).contiguous().numpy()
 
 
-def lane_values(p: Tensor) -> np.ndarray:
-    """A per-item parameter ``[B]`` or per-channel ``[B, 2]`` -> float32 ``[2 B]`` in lane order."""
-    p = p.detach().to("cpu", torch.float32)
+def lane_values(p: Tensor, dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """A per-item parameter ``[B]`` or per-channel ``[B, 2]`` -> ``[2 B]`` of ``dtype`` in lane order."""
+    p = p.detach().to("cpu", dtype)
     if p.dim() == 1:
         p = p[:, None].expand(-1, 2)
     return np.ascontiguousarray(p.t().reshape(-1).numpy())
