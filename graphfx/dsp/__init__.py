@@ -27,15 +27,25 @@ compiled kernels) and :mod:`.echoes` (feedback delay lines in the frequency
 domain).
 """
 import importlib
+import threading
 from typing import Callable, Dict
 
 FAMILIES = ("filters", "dynamics", "control", "delay", "modulation", "reverb", "nonlinear", "pitch", "utility")
 _registry: Dict[str, Callable] = {}
+_loading = threading.Lock()
 
 
 def get_processor(name: str) -> Callable:
-    """The processor function of a catalog type (family modules load on first use)."""
+    """The processor function of a catalog type (family modules load on first use).
+
+    The renderer's threads may ask at once: the registry is filled whole, under a lock, so that no
+    thread sees it half-filled.
+    """
     if not _registry:
-        for family in FAMILIES:
-            _registry.update(importlib.import_module(f"graphfx.dsp.{family}").PROCESSORS)
+        with _loading:
+            if not _registry:
+                loaded = {}
+                for family in FAMILIES:
+                    loaded.update(importlib.import_module(f"graphfx.dsp.{family}").PROCESSORS)
+                _registry.update(loaded)
     return _registry[name]
