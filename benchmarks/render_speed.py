@@ -19,11 +19,12 @@ musically sensible sub-ranges of the catalog ranges, :data:`KNOB_RANGES`):
 
 Each thread count runs in its own subprocess whose environment fixes the
 thread pools (``OMP_NUM_THREADS`` ...) before torch, numba or numpy is
-imported, and sets glibc's allocator thresholds so that large tensors reuse
-pages instead of faulting fresh ones. pedalboard on N threads uses a pool of
-N worker threads over the clips (it releases the GIL). Every measurement is
-warmed up once (numba compiles on the first call), then timed ``--repeats``
-times, the engines interleaved, and the median kept. Where the time goes:
+imported, and sets glibc's allocator so that large tensors reuse pages
+instead of faulting fresh ones (thresholds, and one arena for all threads).
+pedalboard on N threads uses a pool of N worker threads over the clips (it
+releases the GIL). Every measurement is warmed up (numba compiles on the
+first call), then timed ``--repeats`` times, the engines interleaved, and the
+median kept. Where the time goes:
 the chain render is clocked processor by processor (the rest is the
 renderer's own work), and each processor type is rendered alone
 (``in -> type -> out`` at the same batch) in both libraries.
@@ -76,7 +77,14 @@ SEED = 0
 CHAIN = ("highpass", "bell", "compressor", "distortion", "chorus", "delay", "reverb", "imager", "pan")
 #: Environment of a worker: thread pools fixed before import, allocator keeping freed pages.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
+#: Untimed rounds of every runner before the timed ones (see :func:`_interleaved_medians`).
+WARMUP_ROUNDS = 2
+# One malloc arena for all threads: with glibc's default of one per thread, the renderer's two threads
+# allocate their large signals in per-thread heaps (at most 64 MB each) that are made, faulted in and
+# trimmed again, and a 2-thread render took 9-18 ms per clip from run to run instead of a steady 8-9
+# (measured 2026-12-04, benchmarks/README.md).
+ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592",
+             "MALLOC_ARENA_MAX": "1"}
 
 #: Library-neutral knobs of the chain: (low, high, scale). Both libraries' parameters derive from these.
 KNOB_RANGES = {
@@ -243,17 +251,19 @@ def _backward_runner(graphs: list, audio):
 
 
 def _interleaved_medians(runners: dict, repeats: int) -> tuple:
-    """Warms each runner up once, then times all of them ``repeats`` times in turn.
+    """Runs all runners in turn, :data:`WARMUP_ROUNDS` untimed rounds then ``repeats`` timed ones.
 
-    Returns the timings in seconds and the warm-up outputs.
+    The warm-up rounds are interleaved like the timed ones, so that every runner is timed in the state the
+    others leave the process in. Returns the timings in seconds and the first outputs.
     """
     outputs = {name: fn() for name, fn in runners.items()}
     times = {name: [] for name in runners}
-    for _ in range(repeats):
+    for round_ in range(WARMUP_ROUNDS - 1 + repeats):
         for name, fn in runners.items():
             start = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
+            if round_ >= WARMUP_ROUNDS - 1:
+                times[name].append(time.perf_counter() - start)
     return {name: {"median_s": statistics.median(ts), "runs_s": ts} for name, ts in times.items()}, outputs
 
 
