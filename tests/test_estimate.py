@@ -9,6 +9,7 @@ import torch
 import graphfx
 from conftest import chain
 from graphfx.errors import AudioError, GraphFXError
+import graphfx.estimate as estimate_module
 from graphfx.estimate import Candidate, loudest_start, refine, search, window_starts
 
 RATE = 16000
@@ -116,6 +117,12 @@ def test_estimate_with_dry_ranks_refines_and_writes_the_folder(model, tmp_path):
     assert report["candidates"]["ranked_by"].startswith("consensus") and report["input"]["clip"]["seconds"] == 1.0
     stages = report["stages"]
     assert stages["refine"]["after"] <= stages["refine"]["before"] == stages["search"]["mss"]
+    # every start screened for one step, then at most REFINED of them refined for the other two
+    screened = stages["refine"]["screened"]
+    assert screened["steps"] == 1 and screened["starts"][0] == stages["search"]["chosen"]
+    assert len(screened["after"]) == len(screened["starts"]) == report["candidates"]["distinct"]
+    assert stages["refine"]["chosen"] in screened["starts"] and len(stages["refine"]["curve"]) == 3
+    assert len(stages["refine"]["starts"]) == min(estimate_module.REFINED, len(screened["starts"]))
     top = report["candidates"]["top"]
     assert all(c["mss"] is not None for c in top) and top[0]["mss"] == stages["search"]["mss"]
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
