@@ -275,14 +275,14 @@ def estimate(audio: Tensor, sample_rate: int, dry: Optional[Tensor] = None, *, t
         screened, curve = {"starts": [c.source for c in origins], "steps": screening}, []
         if screening:
             _, screen = _refine([c.graph for c in origins], dry_clip, ref_clip, rate, steps=screening,
-                                match_level=match_level, progress=None if progress is None else _offset(progress, 0, refine))
+                                match_level=match_level, progress=_offset(progress, 0, refine))
             kept = sorted(range(len(origins)), key=lambda k: screen["starts"][k]["after"])[:REFINED]
             origins = [origins[k] for k in kept]
             screened["after"] = [start["after"] for start in screen["starts"]]
             curve = screen["curve"]
         graph, stages["refine"] = _refine([c.graph for c in origins], dry_clip, ref_clip, rate,
                                           steps=refine - screening, match_level=match_level,
-                                          progress=None if progress is None else _offset(progress, screening, refine))
+                                          progress=_offset(progress, screening, refine))
         stages["refine"]["chosen"] = origins[stages["refine"]["chosen"]].source
         # Loss before: the search's choice's, whichever starts were kept; steps and curve: both stages.
         stages["refine"].update(before=_round(best.mss), steps=refine, curve=curve + stages["refine"]["curve"],
@@ -481,9 +481,9 @@ def refine(graphs, dry: Tensor, reference: Tensor, sample_rate: int, *, steps: i
 _refine = refine  # estimate() calls it under this name: its own argument ``refine`` hides the function
 
 
-def _offset(progress: Progress, done: int, total: int) -> Progress:
+def _offset(progress: Optional[Progress], done: int, total: int) -> Optional[Progress]:
     """``progress`` for one stage of a refinement of ``total`` steps whose first ``done`` are behind it."""
-    return lambda step, steps, mss: progress(done + step, total, mss)
+    return None if progress is None else lambda step, steps, mss: progress(done + step, total, mss)
 
 
 def with_values(graph: AudioGraph, params: Tensor, gains: Tensor) -> AudioGraph:

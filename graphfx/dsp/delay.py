@@ -82,6 +82,16 @@ def _ring_size(delay):
 
 
 @numba.njit(cache=True, nogil=True)
+def _ring_write(line, block, start, length, mask):
+    """Writes the first ``length`` rows of a tile ``block`` ``[tile, lanes]`` into the lane rings ``line``
+    ``[lanes, size]`` at positions ``start ..`` (modulo the ring size ``mask + 1``)."""
+    for lane in range(line.shape[0]):
+        ring = line[lane]
+        for i in range(length):
+            ring[(start + i) & mask] = block[i, lane]
+
+
+@numba.njit(cache=True, nogil=True)
 def _feedback_delay_kernel(x, pingpong, delay, gain, b0, b1, b2, a1, a2, dry_gain, wet_gain, loop_out):
     """Lanes of delay lines whose feedback passes a biquad; returns ``[B, 2, T]``.
 
@@ -131,10 +141,7 @@ def _feedback_delay_kernel(x, pingpong, delay, gain, b0, b1, b2, a1, a2, dry_gai
                 out[i, lane] = dry_gain[lane] * dry[i, lane] + wet_gain[lane] * tap[i, lane]
                 if loop_out is not None:                  # pruned at compile time when None
                     loop_out[start + i, lane] = v
-        for lane in range(n_lanes):
-            ring = line[lane]
-            for i in range(length):
-                ring[(start + i) & mask] = new[i, lane]
+        _ring_write(line, new, start, length, mask)
         store_tile(out, start, length, y_all)
     return y_all
 
@@ -232,10 +239,7 @@ def _feedback_delay_adjoint(grad, wet, loop_out, pingpong, delay, gain, b0, b1, 
             for i in range(length):
                 for lane in range(n_lanes):
                     grad_tap[i, lane] = grad_wet[i, lane] + grad_in[i, lane]
-        for lane in range(n_lanes):
-            ring = line[lane]
-            for i in range(length):
-                ring[(start + i) & mask] = grad_tap[i, lane]
+        _ring_write(line, grad_tap, start, length, mask)
         store_tile(grad_feed, start, length, grad_x)
     return sums
 
