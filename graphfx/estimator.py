@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +57,9 @@ class EstimatorConfig:
         presence_weight: weight of the auxiliary presence loss: a linear head on the mean latent predicts
             which processor types the graph holds (multi-label cross-entropy), a direct training signal for
             the encoder, which otherwise learns only through the decoder attending to its latents. 0: none.
+        summary_weight: weight of the auxiliary parameter-summary loss: a linear head on the mean latent
+            predicts, for each processor type in the graph, the mean normalized value of each of its parameters
+            (L1 on the types present), a direct training signal for what the parameter stage reads. 0: none.
     """
 
     decoder: str = "tokengt"
@@ -65,6 +68,7 @@ class EstimatorConfig:
     latent: str = "audio"
     condition_on_source: bool = False
     presence_weight: float = 0.0
+    summary_weight: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,9 +95,11 @@ def estimator_config(preset: Preset, task: str, decoder: str, *, sample_rate: Op
         decoder_config["task"] = task
     if "node_latents" in decoder_config:  # the autoencoder hands one latent per node to the parameter stage
         decoder_config["node_latents"] = latent == "graph"
-    # The presence loss needs audio latents; the learned and autoencoded rows do without it.
+    # The auxiliary losses need audio latents; the learned and autoencoded rows do without them.
+    audio = latent == "audio"
     config = EstimatorConfig(decoder, decoder_config, asdict(encoder), latent, condition_on_source,
-                             presence_weight=preset.presence_weight if latent == "audio" else 0.0)
+                             presence_weight=preset.presence_weight if audio else 0.0,
+                             summary_weight=preset.summary_weight if audio else 0.0)
     if sample_rate is not None:
         config.encoder["sample_rate"] = sample_rate
     if condition_on_source:
@@ -120,6 +126,8 @@ class BlindEstimator(nn.Module):
         self.decoder = registry.create(config.decoder, **config.decoder_config)
         self.presence = (nn.Linear(audio.d_model, len(catalog.NODE_TYPES))
                          if config.presence_weight > 0 and config.latent == "audio" else None)
+        self.summary = (nn.Linear(audio.d_model, len(catalog.NODE_TYPES) * catalog.MAX_PARAMS)
+                        if config.summary_weight > 0 and config.latent == "audio" else None)
 
     def encoder_input(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
         """What the encoder sees: the reference, with the dry tracks stacked on the channel axis for ➃."""
@@ -143,6 +151,11 @@ class BlindEstimator(nn.Module):
             logits = self.presence(latents.mean(1))                                # (B, num_types)
             losses["presence"] = F.binary_cross_entropy_with_logits(logits, presence_targets(tokens, logits))
             losses["loss"] = losses["loss"] + self.config.presence_weight * losses["presence"]
+        if self.summary is not None:
+            pred = torch.sigmoid(self.summary(latents.mean(1))).view(len(latents), len(catalog.NODE_TYPES), -1)
+            target, known = summary_targets(tokens, pred)
+            losses["summary"] = (pred - target).abs()[known].mean() if known.any() else pred.sum() * 0
+            losses["loss"] = losses["loss"] + self.config.summary_weight * losses["summary"]
         return losses
 
     loss = forward
@@ -163,6 +176,19 @@ def presence_targets(tokens: Tokens, like: Tensor) -> Tensor:
     rows = torch.arange(len(target), device=like.device)[:, None].expand_as(nodes)
     target[rows[nodes], tokens.proc_type[nodes]] = 1.0
     return target
+
+
+def summary_targets(tokens: Tokens, like: Tensor) -> Tuple[Tensor, Tensor]:
+    """``[B, num_types, MAX_PARAMS]`` mean normalized parameter of each type's nodes, and where it is defined
+    (a node of that type with that parameter is in the graph)."""
+    tokens = tokens.to(like.device)
+    nodes = (tokens.kind == NODE)[..., None]
+    kinds = F.one_hot(tokens.proc_type.clamp(0, len(catalog.NODE_TYPES) - 1), len(catalog.NODE_TYPES))
+    kinds = (kinds * nodes).to(like.dtype)                                              # (B, L, num_types)
+    mask = (tokens.param_mask & nodes).to(like.dtype)                                   # (B, L, P)
+    counts = torch.einsum("blt,blp->btp", kinds, mask)
+    sums = torch.einsum("blt,blp->btp", kinds, tokens.params.to(like.dtype) * mask)
+    return sums / counts.clamp(min=1), counts > 0
 
 
 def load_checkpoint(path: str) -> dict:

@@ -52,6 +52,7 @@ class Preset:
     decoder: str  # decoder Config preset name
     train: TrainConfig = field(default_factory=TrainConfig)
     presence_weight: float = 1.0  # the encoder's auxiliary presence loss (EstimatorConfig.presence_weight)
+    summary_weight: float = 0.0  # its auxiliary parameter-summary loss (EstimatorConfig.summary_weight)
 
 
 PRESETS = {

@@ -78,3 +78,51 @@ def test_estimate_imports_no_training_code(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "g.json").exists()
+
+
+def test_auxiliary_targets_of_a_known_graph():
+    """Presence: the types in the graph; summary: per type, the mean of its nodes' normalized parameters."""
+    from conftest import EXAMPLE_JSON
+
+    from graphfx import catalog
+    from graphfx.estimator import presence_targets, summary_targets
+    from graphfx.graph import AudioGraph
+    from graphfx.tokens import NODE, graph_to_tokens, pad_tokens
+
+    tokens = pad_tokens([graph_to_tokens(AudioGraph.from_json(EXAMPLE_JSON))])
+    like = torch.zeros(1, len(catalog.NODE_TYPES))
+    present = {catalog.NODE_TYPES[i] for i in presence_targets(tokens, like)[0].nonzero().flatten().tolist()}
+    assert present == {"in", "out", "crossover", "distortion", "mix"}
+
+    target, known = summary_targets(tokens, torch.zeros(1, len(catalog.NODE_TYPES), catalog.MAX_PARAMS))
+    nodes = (tokens.kind[0] == NODE).nonzero().flatten()
+    distortion = catalog.NODE_TYPES.index("distortion")
+    rows = [i for i in nodes if tokens.proc_type[0, i] == distortion]
+    assert len(rows) == 2
+    slots = len(catalog.SPECS["distortion"].params)
+    expected = (tokens.params[0, rows[0], :slots] + tokens.params[0, rows[1], :slots]).float() / 2
+    torch.testing.assert_close(target[0, distortion, :slots], expected)
+    crossover = catalog.NODE_TYPES.index("crossover")
+    assert known[0, distortion].tolist() == [True] * slots + [False] * (catalog.MAX_PARAMS - slots)
+    assert known[0, crossover].sum() == len(catalog.SPECS["crossover"].params)
+    assert known.sum() == slots + len(catalog.SPECS["crossover"].params)  # mix, in and out have none
+
+
+def test_the_summary_head_adds_its_loss():
+    from dataclasses import replace
+
+    from conftest import random_graph
+
+    from graphfx.tokens import graph_to_tokens, pad_tokens
+    config = estimator_config(replace(PRESETS["smoke"], summary_weight=0.5), "singing", "tokengt")
+    torch.manual_seed(0)
+    model = BlindEstimator(config)
+    tokens = pad_tokens([graph_to_tokens(random_graph(seed)) for seed in range(3)])
+    model.eval()  # no dropout: the same latents twice
+    reference = torch.randn(3, 2, 8000)
+    losses = model(reference, tokens)
+    assert 0 < losses["summary"] < 1
+    decoded = model.decoder.loss(model.latents(reference), tokens)["loss"]
+    torch.testing.assert_close(losses["loss"], decoded + PRESETS["smoke"].presence_weight * losses["presence"]
+                               + 0.5 * losses["summary"])
+    assert "summary" not in BlindEstimator(estimator_config(PRESETS["smoke"], "singing", "tokengt"))(reference, tokens)

@@ -84,7 +84,7 @@ def _four_combs(u, total, l0, l1, l2, l3, feed, damp, keep, record):
     Freeverb's comb with ``keep = 1 - damp``, ``feed = roomsize``. With the gains swapped
     (``keep = roomsize``, ``feed = 1 - damp``) and run backward in time it is the comb's adjoint
     (see :func:`_tanks_adjoint`). ``record`` is None or ``[4, 2, T]``: each comb's ``out`` and
-    ``store`` per sample. The state is rounded to the signal's dtype, as in float Freeverb.
+    ``store`` per sample. Gains and state are in the signal's dtype, as in float Freeverb.
 
     A comb's one-pole damping state is a recursion with a few cycles of latency; four combs
     interleaved in one loop keep the core busy (measured 2x faster than one comb at a time).
@@ -152,7 +152,7 @@ def _tank(u, comb_len, allpass_len, feedback, damp, total):
         lengths = comb_len[c:c + 4]
         _four_combs(u, total, np.zeros(lengths[0], u.dtype), np.zeros(lengths[1], u.dtype),
                     np.zeros(lengths[2], u.dtype), np.zeros(lengths[3], u.dtype),
-                    feedback, damp, 1 - damp, None)
+                    feedback, damp, u.dtype.type(1 - damp), None)
     for a in range(allpass_len.shape[0]):
         _allpass(total, allpass_len[a])
 
@@ -241,6 +241,7 @@ def _tanks_adjoint(x, mono, comb_len, allpass_len, feedback, damp, in_gain, grad
     fwd, adj = np.empty((4, 2, n_samples), x.dtype), np.empty((4, 2, n_samples), x.dtype)
     for b in range(batch):
         f, d = feedback[b], damp[b]
+        keep = u.dtype.type(1 - d)
         for tank in range(2):
             _tank_input(x, b, tank, mono, in_gain, u)
             g[:] = grad[b, tank]
@@ -250,11 +251,11 @@ def _tanks_adjoint(x, mono, comb_len, allpass_len, feedback, damp, in_gain, grad
             for c in range(0, comb_len.shape[1], 4):
                 lengths = comb_len[tank, c:c + 4]
                 _four_combs(u, scratch, np.zeros(lengths[0], u.dtype), np.zeros(lengths[1], u.dtype),
-                            np.zeros(lengths[2], u.dtype), np.zeros(lengths[3], u.dtype), f, d, 1 - d, fwd)
+                            np.zeros(lengths[2], u.dtype), np.zeros(lengths[3], u.dtype), f, d, keep, fwd)
                 # The adjoint, backward in time; it adds dL/du of these combs to grad_u.
                 _four_combs(g[::-1], grad_u[tank, ::-1], np.zeros(lengths[0], u.dtype),
                             np.zeros(lengths[1], u.dtype), np.zeros(lengths[2], u.dtype),
-                            np.zeros(lengths[3], u.dtype), 1 - d, d, f, adj[:, :, ::-1])
+                            np.zeros(lengths[3], u.dtype), keep, d, f, adj[:, :, ::-1])
                 gf, gd = _comb_gradients(fwd, adj)
                 grad_feedback[b] += gf
                 grad_damp[b] += gd
