@@ -3,7 +3,7 @@
 ``paper`` is the recipe of Section 3 "Training" of Lee et al. (2023): 44.1 kHz
 clips of 160 000 samples, the paper's encoder and decoder, AdamW with a linear
 schedule peaking at 5e-4 after 50k warmup steps, 200k steps, batch 32. ``cpu``
-and ``smoke`` are the same recipe at a size a 2-core CPU runs in under an hour
+and ``smoke`` are the same recipe at a size a 2-core CPU runs in about an hour
 and in a minute.
 
 Plain data, read by the layers that need it: :func:`graphfx.estimator.estimator_config`
