@@ -13,9 +13,11 @@ Evaluate the run with ``graphfx bench --preset cpu --decoder tokengt --checkpoin
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 from graphfx.dataformat import read_meta
+from graphfx.errors import GraphFXError
 from graphfx.estimator import estimator_config
 from graphfx.presets import PRESETS
 from graphfx.train import train
@@ -31,7 +33,11 @@ def main():
     parser.add_argument("--steps", type=int, default=PRESETS["cpu"].train.steps)
     args = parser.parse_args()
 
-    meta = read_meta(args.data)
+    try:
+        meta = read_meta(args.data)
+    except GraphFXError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     preset = PRESETS["cpu"] if args.variant == "summary" else replace(PRESETS["cpu"], summary_weight=0.0)
     config = estimator_config(preset, meta["task"], "tokengt", sample_rate=meta["sample_rate"],
                               tracks=meta["tracks"])
@@ -43,7 +49,11 @@ def main():
         if step % 250 == 0 or step == steps.steps:
             print(step, {k: round(v, 4) for k, v in losses.items()}, flush=True)
 
-    print(train(args.data, args.out, config, steps, on_step=report))
+    try:
+        print(train(args.data, args.out, config, steps, on_step=report))
+    except (GraphFXError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

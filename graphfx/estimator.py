@@ -124,10 +124,12 @@ class BlindEstimator(nn.Module):
                                                         node_slots=slots))
                         if config.latent == "graph" else ReferenceEncoder(audio))
         self.decoder = registry.create(config.decoder, **config.decoder_config)
+        # The auxiliary heads read the mean of audio latents.
+        heard = config.latent == "audio"
         self.presence = (nn.Linear(audio.d_model, len(catalog.NODE_TYPES))
-                         if config.presence_weight > 0 and config.latent == "audio" else None)
+                         if config.presence_weight > 0 and heard else None)
         self.summary = (nn.Linear(audio.d_model, len(catalog.NODE_TYPES) * catalog.MAX_PARAMS)
-                        if config.summary_weight > 0 and config.latent == "audio" else None)
+                        if config.summary_weight > 0 and heard else None)
 
     def encoder_input(self, reference: Tensor, dry: Optional[Tensor] = None) -> Tensor:
         """What the encoder sees: the reference, with the dry tracks stacked on the channel axis for ➃."""
@@ -147,12 +149,13 @@ class BlindEstimator(nn.Module):
         syncs gradients)."""
         latents = self.latents(reference, dry, tokens)
         losses = self.decoder.loss(latents, tokens)
+        pooled = latents.mean(1)                                                  # (B, D)
         if self.presence is not None:
-            logits = self.presence(latents.mean(1))                                # (B, num_types)
+            logits = self.presence(pooled)                                         # (B, num_types)
             losses["presence"] = F.binary_cross_entropy_with_logits(logits, presence_targets(tokens, logits))
             losses["loss"] = losses["loss"] + self.config.presence_weight * losses["presence"]
         if self.summary is not None:
-            pred = torch.sigmoid(self.summary(latents.mean(1))).view(len(latents), len(catalog.NODE_TYPES), -1)
+            pred = torch.sigmoid(self.summary(pooled)).view(len(latents), len(catalog.NODE_TYPES), -1)
             target, known = summary_targets(tokens, pred)
             losses["summary"] = (pred - target).abs()[known].mean() if known.any() else pred.sum() * 0
             losses["loss"] = losses["loss"] + self.config.summary_weight * losses["summary"]
